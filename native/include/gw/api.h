@@ -1,0 +1,246 @@
+/*
+ * gw/api.h -- the C core's public API.
+ *
+ * This file is read twice: by the C compiler (through gw/gw.h) and by the
+ * CFFI builder, which feeds it to ffi.cdef() after dropping preprocessor
+ * lines other than numeric #defines.  So it holds only what cdef can parse:
+ * structs, enums with explicit values, prototypes.  Inline hot helpers live
+ * in gw/gw.h.
+ *
+ * Conventions (after libxdp's xsk.h): opaque handles, gw_<object>_<verb>
+ * names, burst calls, functions return 0 or a count on success and a
+ * negative GW_E* / -errno code on failure; gw_strerror() names any code.
+ */
+#ifndef GW_API_H
+#define GW_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "gw/itch50_gen.h"
+
+/* ---- errors --------------------------------------------------------- */
+/* Negative errno values (-ENOENT, -ENOMEM, ...) are returned as they are;
+ * codes of our own start below -4096 so they never collide. */
+#define GW_EFORMAT   -4097  /* input is not in a format we read */
+#define GW_EFILTER   -4098  /* BPF filter expression did not compile */
+#define GW_EPCAP     -4099  /* libpcap reported an error (see source error) */
+#define GW_EGZIP     -4100  /* zlib reported an error */
+#define GW_ETRUNC    -4101  /* input ends in the middle of a record */
+#define GW_ECONFIG   -4102  /* invalid configuration value */
+
+const char *gw_strerror(int err);
+
+/* ---- the one clock ---------------------------------------------------- */
+/* Every receive timestamp is int64 nanoseconds since the UNIX epoch on
+ * CLOCK_REALTIME, whatever the source (see docs/architecture.md). */
+int64_t gw_clock_realtime_ns(void);
+
+/* ---- frames: what every source hands the decoder ---------------------- */
+#define GW_LINK_ETHERNET 1    /* DLT_EN10MB */
+#define GW_LINK_RAW_IPV4 228  /* DLT_IPV4: starts at the IPv4 header */
+#define GW_LINK_LINUX_SLL 113 /* DLT_LINUX_SLL */
+#define GW_LINK_LINUX_SLL2 276 /* DLT_LINUX_SLL2 */
+#define GW_LINK_RAW 101       /* DLT_RAW (IPv4 or IPv6 by version nibble) */
+#define GW_LINK_MOLD 0x10001  /* a UDP payload: one MoldUDP64 packet */
+#define GW_LINK_ITCH 0x10002  /* one bare ITCH message (BinaryFILE) */
+
+struct gw_frame {
+    const uint8_t *data;  /* first byte of the frame, read in place */
+    uint32_t len;         /* bytes available at data */
+    uint32_t wire_len;    /* length on the wire (>= len if snapped) */
+    int64_t rx_ns;        /* receive time, the one clock */
+    uint32_t link;        /* GW_LINK_* */
+    uint16_t line;        /* feed line (A=0, B=1, ...) */
+    uint16_t flags;
+};
+
+/* ---- counters by reason ---------------------------------------------- */
+/* Every dropped or odd input is counted under one of these names; drops
+ * lose the item, notes keep it (decoded anyway).  gw_reason_name() gives
+ * the stable snake_case name Python and the CLI print. */
+enum gw_reason {
+    GW_R_SHORT_FRAME = 0,        /* drop: shorter than its link/IP/UDP headers */
+    GW_R_ARP = 1,                /* drop: not ours */
+    GW_R_IPV6 = 2,
+    GW_R_OTHER_ETHERTYPE = 3,
+    GW_R_VLAN_TOO_DEEP = 4,      /* more than 2 stacked tags */
+    GW_R_BAD_IP_HEADER = 5,      /* version/IHL/total length inconsistent */
+    GW_R_IP_FRAGMENT = 6,
+    GW_R_TCP = 7,
+    GW_R_OTHER_IP_PROTOCOL = 8,
+    GW_R_BAD_UDP_HEADER = 9,     /* UDP length inconsistent */
+    GW_R_IP_CHECKSUM = 10,       /* drop, only with verify_checksums */
+    GW_R_UDP_CHECKSUM = 11,      /* drop, only with verify_checksums */
+    GW_R_UNKNOWN_LINKTYPE = 12,
+    GW_R_SNAPPED = 13,           /* drop: frame captured shorter than sent */
+    GW_R_MOLD_SHORT = 14,        /* drop: UDP payload shorter than 20 bytes */
+    GW_R_MOLD_COUNT_OVERRUN = 15,  /* drop rest: count says more than fits */
+    GW_R_MOLD_LENGTH_OVERRUN = 16, /* drop rest: a block overruns the packet */
+    GW_R_MOLD_TRAILING_BYTES = 17, /* note: bytes after the last block */
+    GW_R_MOLD_DUPLICATE = 18,      /* drop: messages already seen (counted per message) */
+    GW_R_MOLD_SESSIONS_FULL = 19,  /* drop: more sessions than tracked */
+    GW_R_ITCH_EMPTY = 20,          /* drop: zero-length message block */
+    GW_R_ITCH_UNKNOWN_TYPE = 21,   /* drop */
+    GW_R_ITCH_TRUNCATED = 22,      /* drop: shorter than the spec length */
+    GW_R_ITCH_LONGER = 23,         /* note: longer than spec, known prefix decoded */
+    GW_R_BINFILE_ZERO_LENGTH = 24,     /* note: 0 prefix, framed by spec length */
+    GW_R_BINFILE_LENGTH_MISMATCH = 25, /* note: prefix disagrees with spec; framed by prefix */
+    GW_R_BINFILE_UNFRAMEABLE = 26,     /* drop rest: 0 prefix and unknown type */
+    GW_R_TRUNCATED_RECORD = 27,        /* drop: file ends inside a record */
+    GW_R_FILTERED = 28,                /* note: rejected by the BPF filter */
+    GW_R__COUNT = 29
+};
+const char *gw_reason_name(int reason);
+
+/* ---- sources: capture files ------------------------------------------- */
+struct gw_source;  /* opaque */
+
+#define GW_SRC_FORCE_LIBPCAP 1  /* read classic pcap through libpcap too */
+
+struct gw_source_info {
+    uint32_t link;             /* GW_LINK_* of its frames */
+    uint32_t snaplen;
+    uint64_t frames;           /* frames handed out */
+    uint64_t bytes;            /* frame bytes handed out */
+    uint64_t bytes_read;       /* input bytes consumed (progress) */
+    uint64_t bytes_total;      /* input size, 0 if unknown (gzip, pipes) */
+    uint64_t reasons[GW_R__COUNT]; /* GW_R_* counted by the source */
+    char kind[32];             /* "pcap-mmap", "libpcap", "binaryfile", "binaryfile-gzip" */
+    char error[256];           /* last error message, "" if none */
+};
+
+int gw_source_open_pcap(struct gw_source **out, const char *path, const char *filter,
+                        uint32_t flags, char *err, size_t errlen);
+int gw_source_open_binfile(struct gw_source **out, const char *path, uint32_t flags,
+                           char *err, size_t errlen);
+/* Up to max frames; >0 count, 0 at end of input, <0 error.  Frames stay
+ * valid until the next call on this source. */
+int gw_source_next(struct gw_source *src, struct gw_frame *frames, uint32_t max);
+const struct gw_source_info *gw_source_info(const struct gw_source *src);
+void gw_source_close(struct gw_source *src);
+
+/* ---- MoldUDP64 sequencing (one line) ---------------------------------- */
+#define GW_MAX_SESSIONS 16
+#define GW_GAP_LOG 256
+
+struct gw_mold_session {
+    uint8_t name[10];
+    uint8_t ended;        /* end-of-session seen */
+    uint8_t _pad[5];
+    uint64_t first_seq;   /* sequence of the first message seen (late join if > 1) */
+    uint64_t next_seq;    /* next sequence expected */
+    uint64_t packets;
+    uint64_t messages;    /* new messages accepted */
+    uint64_t heartbeats;
+    uint64_t gaps;
+    uint64_t gap_messages;
+    uint64_t dup_packets;    /* packets wholly or partly already seen */
+    uint64_t dup_messages;
+};
+
+struct gw_gap {
+    uint64_t first;       /* first missing sequence */
+    uint64_t count;       /* messages missing */
+    int64_t rx_ns;        /* when the gap was seen */
+    uint16_t session;     /* index into the session table */
+    uint16_t line;
+    uint32_t _pad;
+};
+
+/* ---- decoder: frames -> MoldUDP64 -> ITCH 5.0 --------------------------- */
+struct gw_decoder;  /* opaque */
+
+#define GW_DEC_VERIFY_CHECKSUMS 1
+#define GW_DEC_RECORDS 2          /* fill one gw_itch_record per message */
+
+struct gw_decoder_config {
+    uint32_t flags;
+    uint32_t record_capacity;     /* records buffered between drains */
+};
+
+/* One decoded ITCH message: every field of its type in table order, each
+ * in one 8-byte slot (integers as values, alpha fields as their raw bytes
+ * in memory order).  Mirrored by gateway.native.RECORD_DTYPE. */
+struct gw_itch_record {
+    uint64_t seq;         /* MoldUDP64 sequence, or ordinal in a BinaryFILE */
+    int64_t rx_ns;        /* frame receive time, the one clock */
+    uint16_t session;     /* session table index, 0xFFFF for BinaryFILE */
+    uint16_t length;      /* message length on the wire */
+    uint8_t type;
+    uint8_t nfields;
+    uint16_t line;
+    uint64_t frame;       /* index of the frame it came in (0-based) */
+    uint64_t v[GW_ITCH_MAX_FIELDS];
+};
+
+struct gw_decoder_stats {
+    uint64_t frames;
+    uint64_t frame_bytes;
+    uint64_t udp_packets;
+    uint64_t mold_packets;
+    uint64_t heartbeats;
+    uint64_t end_of_session;
+    uint64_t messages;          /* ITCH messages decoded */
+    uint64_t message_bytes;
+    uint64_t digest;            /* sum of gw_itch_digest() over decoded messages */
+    uint64_t gaps;
+    uint64_t gap_messages;
+    uint64_t dup_messages;
+    int64_t first_rx_ns;
+    int64_t last_rx_ns;
+    uint64_t by_type[256];      /* decoded messages per type byte */
+    uint64_t reasons[GW_R__COUNT];
+};
+
+int gw_decoder_open(struct gw_decoder **out, const struct gw_decoder_config *cfg);
+void gw_decoder_close(struct gw_decoder *dec);
+/* Only these types get records (a string of type codes; NULL or "" = all). */
+int gw_decoder_set_types(struct gw_decoder *dec, const char *types);
+/* Decode a burst.  Returns how many frames were consumed (all of them
+ * unless the record buffer filled: drain it and call again with the rest). */
+int gw_decoder_frames(struct gw_decoder *dec, const struct gw_frame *frames, uint32_t n);
+const struct gw_itch_record *gw_decoder_records(const struct gw_decoder *dec, uint32_t *n);
+void gw_decoder_drain(struct gw_decoder *dec);
+const struct gw_decoder_stats *gw_decoder_stats(const struct gw_decoder *dec);
+const struct gw_mold_session *gw_decoder_sessions(const struct gw_decoder *dec, uint32_t *n);
+/* The gap log keeps the first GW_GAP_LOG gaps; stats count them all. */
+const struct gw_gap *gw_decoder_gaps(const struct gw_decoder *dec, uint32_t *n);
+/* Decode a burst of a source straight through: one call, no Python between. */
+int gw_decoder_pump(struct gw_decoder *dec, struct gw_source *src, struct gw_frame *scratch,
+                    uint32_t burst);
+
+/* The digest of one message: what benchmarks and cross-checks sum. */
+uint64_t gw_itch_digest_of(const uint8_t *msg, uint32_t len);
+
+/* ---- the event record (book events; decided now, produced by the book) - */
+#define GW_EVENT_VERSION 1
+enum gw_event_kind {
+    GW_EV_NONE = 0,
+    GW_EV_BOOK_LEVEL = 1,   /* a price level changed: price, size, order_count */
+    GW_EV_BBO = 2,          /* best bid or offer changed (one event per side) */
+    GW_EV_TRADE = 3,        /* a trade: price, size, aux = match number */
+    GW_EV_BOOK_STATE = 4,   /* trading state / system event: aux = state code */
+    GW_EV_GAP = 5,          /* sequence gap seen: seq = first missing, size = count */
+    GW_EV_STALE = 6,        /* book no longer trustworthy (unfilled gap, pool full) */
+    GW_EV_RECOVERED = 7,    /* book whole again */
+    GW_EV_OVERFLOW = 8      /* the ring dropped events: size = how many; resync from the book */
+};
+
+struct gw_event {
+    uint8_t kind;          /* enum gw_event_kind */
+    uint8_t version;       /* GW_EVENT_VERSION */
+    uint8_t side;          /* 'B', 'S' or 0 */
+    uint8_t flags;
+    uint16_t feed;         /* feed id from configuration */
+    uint16_t session;      /* session index within the feed */
+    uint32_t instrument;   /* instrument id: (feed, locate) mapped once */
+    uint32_t order_count;  /* orders at the level after the change */
+    uint64_t seq;          /* sequence of the message that caused it */
+    int64_t exch_ns;       /* exchange timestamp, feed-native (ITCH: ns since midnight) */
+    int64_t rx_ns;         /* receive time, the one clock */
+    int64_t price;         /* scaled by the instrument's price exponent */
+    int64_t size;
+    uint64_t aux;          /* kind-specific: match number, state code, ... */
+};
+
+#endif /* GW_API_H */

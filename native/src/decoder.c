@@ -1,0 +1,519 @@
+/*
+ * decoder.c -- frames -> Ethernet/VLAN/IPv4/UDP -> MoldUDP64 -> ITCH 5.0.
+ *
+ * Theory of operation
+ * -------------------
+ * gw_decoder_frames() takes a burst of frame descriptors and walks each
+ * frame in place: link header, up to two VLAN tags, IPv4 (options allowed),
+ * UDP, then the MoldUDP64 header and its message blocks.  Nothing is copied;
+ * every field is read from the frame with explicit big-endian loads.  Each
+ * anomaly is counted under one gw_reason and the walk goes on with the next
+ * frame (or, inside a packet, stops at the first block it cannot trust).
+ *
+ * The MoldUDP64 sequencer (one line, several sessions) decides per packet
+ * which of its messages are new: a packet wholly behind the expected
+ * sequence is a duplicate, one that overlaps it skips its first messages,
+ * one ahead of it opens a gap that is logged with its range.  Heartbeats
+ * (count 0) and end of session (0xFFFF) carry the next expected sequence,
+ * so a gap at the tail is seen too.  Policy for the first packet of a
+ * session (joining late): it sets the expected sequence; messages before it
+ * are not called a gap (first_seq records where we joined).
+ *
+ * Each new ITCH message is counted by type and folded into the digest; with
+ * GW_DEC_RECORDS its fields are decoded into a gw_itch_record by walking the
+ * generated field table.  The record buffer is fixed at open: a burst stops
+ * before a frame that might not fit, and the caller drains and resumes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#define GW_ITCH_FIELD_TABLE /* this file walks the generated field table */
+#include "gw/gw.h"
+
+struct gw_decoder {
+    struct gw_decoder_stats st;
+    uint32_t flags;
+    uint32_t cap;            /* record capacity */
+    uint32_t nrec;           /* records filled */
+    uint32_t nsessions;
+    uint32_t ngaps;
+    uint64_t frame_index;    /* frames seen so far (record provenance) */
+    uint64_t binfile_seq;    /* ordinal of the next BinaryFILE message */
+    uint8_t want[256];       /* record this type? */
+    struct gw_mold_session sessions[GW_MAX_SESSIONS];
+    struct gw_gap gaps[GW_GAP_LOG];
+    struct gw_itch_record *rec;
+};
+
+#define ETH_P_IPV4 0x0800
+#define ETH_P_ARP 0x0806
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+
+static inline void count(struct gw_decoder *d, int reason, uint64_t n)
+{
+    d->st.reasons[reason] += n;
+}
+
+/* ---- ITCH ------------------------------------------------------------- */
+
+static void fill_record(struct gw_decoder *d, const struct gw_msg_desc *desc, const uint8_t *m,
+                        uint32_t len, uint64_t seq, uint16_t session, const struct gw_frame *f)
+{
+    if (GW_UNLIKELY(d->nrec == d->cap))
+        return; /* unreachable: gw_decoder_frames reserves the worst case */
+    struct gw_itch_record *r = &d->rec[d->nrec++];
+    r->seq = seq;
+    r->rx_ns = f->rx_ns;
+    r->session = session;
+    r->length = (uint16_t)len;
+    r->type = m[0];
+    r->nfields = (uint8_t)desc->nfields;
+    r->line = f->line;
+    r->frame = d->frame_index;
+    for (uint32_t i = 0; i < desc->nfields; i++) {
+        const struct gw_field_desc *fd = &desc->fields[i];
+        const uint8_t *p = m + fd->offset;
+        uint64_t v = 0;
+        if (fd->kind == 1 /* ALPHA: raw bytes, memory order */) {
+            memcpy(&v, p, fd->size);
+        } else {
+            switch (fd->size) {
+            case 1: v = gw_u8(p); break;
+            case 2: v = gw_be16(p); break;
+            case 4: v = gw_be32(p); break;
+            case 6: v = gw_be48(p); break;
+            default: v = gw_be64(p); break;
+            }
+        }
+        r->v[i] = v;
+    }
+    for (uint32_t i = desc->nfields; i < GW_ITCH_MAX_FIELDS; i++)
+        r->v[i] = 0;
+}
+
+/* Decode one ITCH message in place; returns 1 if it was decoded. */
+static inline int itch_message(struct gw_decoder *d, const uint8_t *m, uint32_t len, uint64_t seq,
+                               uint16_t session, const struct gw_frame *f)
+{
+    if (GW_UNLIKELY(len == 0)) {
+        count(d, GW_R_ITCH_EMPTY, 1);
+        return 0;
+    }
+    const struct gw_msg_desc *desc = &gw_itch_desc[m[0]];
+    if (GW_UNLIKELY(desc->size == 0)) {
+        count(d, GW_R_ITCH_UNKNOWN_TYPE, 1);
+        return 0;
+    }
+    if (GW_UNLIKELY(len != desc->size)) {
+        if (len < desc->size) {
+            count(d, GW_R_ITCH_TRUNCATED, 1);
+            return 0;
+        }
+        count(d, GW_R_ITCH_LONGER, 1);
+    }
+    d->st.messages++;
+    d->st.message_bytes += len;
+    d->st.by_type[m[0]]++;
+    d->st.digest += gw_itch_digest(m);
+    if ((d->flags & GW_DEC_RECORDS) && d->want[m[0]])
+        fill_record(d, desc, m, len, seq, session, f);
+    return 1;
+}
+
+/* ---- MoldUDP64 sequencing ---------------------------------------------- */
+
+static int session_index(struct gw_decoder *d, const uint8_t *name)
+{
+    /* Few sessions per line (usually one a day): a linear scan from the
+     * most recent is cheaper than hashing. */
+    for (int i = (int)d->nsessions - 1; i >= 0; i--)
+        if (memcmp(d->sessions[i].name, name, GW_MOLD_SESSION_SIZE) == 0)
+            return i;
+    if (d->nsessions == GW_MAX_SESSIONS)
+        return -1;
+    struct gw_mold_session *s = &d->sessions[d->nsessions];
+    memset(s, 0, sizeof(*s));
+    memcpy(s->name, name, GW_MOLD_SESSION_SIZE);
+    return (int)d->nsessions++;
+}
+
+static void note_gap(struct gw_decoder *d, uint16_t sidx, struct gw_mold_session *s,
+                     uint64_t first, uint64_t n, const struct gw_frame *f)
+{
+    s->gaps++;
+    s->gap_messages += n;
+    d->st.gaps++;
+    d->st.gap_messages += n;
+    if (d->ngaps < GW_GAP_LOG) {
+        struct gw_gap *g = &d->gaps[d->ngaps++];
+        g->first = first;
+        g->count = n;
+        g->rx_ns = f->rx_ns;
+        g->session = sidx;
+        g->line = f->line;
+        g->_pad = 0;
+    }
+}
+
+/* The sequence 'seq' arrives (first of a packet, or a heartbeat's next
+ * expected).  Opens a gap if it is ahead; returns how many leading
+ * messages are duplicates. */
+static uint64_t sequence_arrives(struct gw_decoder *d, uint16_t sidx, struct gw_mold_session *s,
+                                 uint64_t seq, const struct gw_frame *f)
+{
+    if (s->next_seq == 0) { /* first packet of this session: join here */
+        s->first_seq = seq;
+        s->next_seq = seq;
+        return 0;
+    }
+    if (seq > s->next_seq) {
+        note_gap(d, sidx, s, s->next_seq, seq - s->next_seq, f);
+        s->next_seq = seq;
+        return 0;
+    }
+    return s->next_seq - seq;
+}
+
+static void mold_packet(struct gw_decoder *d, const uint8_t *p, uint32_t len,
+                        const struct gw_frame *f)
+{
+    if (GW_UNLIKELY(len < GW_MOLD_HEADER_SIZE)) {
+        count(d, GW_R_MOLD_SHORT, 1);
+        return;
+    }
+    d->st.mold_packets++;
+    int si = session_index(d, p);
+    if (GW_UNLIKELY(si < 0)) {
+        count(d, GW_R_MOLD_SESSIONS_FULL, 1);
+        return;
+    }
+    struct gw_mold_session *s = &d->sessions[si];
+    uint16_t sidx = (uint16_t)si;
+    uint64_t seq = gw_be64(p + GW_MOLD_SEQUENCE_OFF);
+    uint32_t cnt = (uint32_t)gw_be16(p + GW_MOLD_COUNT_OFF);
+    s->packets++;
+
+    if (cnt == GW_MOLD_HEARTBEAT_COUNT || cnt == GW_MOLD_END_OF_SESSION_COUNT) {
+        if (cnt == GW_MOLD_HEARTBEAT_COUNT) {
+            s->heartbeats++;
+            d->st.heartbeats++;
+        } else {
+            s->ended = 1;
+            d->st.end_of_session++;
+        }
+        /* The header carries the next sequence the sender will use. */
+        sequence_arrives(d, sidx, s, seq, f);
+        if (len > GW_MOLD_HEADER_SIZE)
+            count(d, GW_R_MOLD_TRAILING_BYTES, 1);
+        return;
+    }
+
+    uint64_t skip = sequence_arrives(d, sidx, s, seq, f);
+    if (skip) {
+        s->dup_packets++;
+        uint64_t dups = skip < cnt ? skip : cnt;
+        s->dup_messages += dups;
+        d->st.dup_messages += dups;
+        count(d, GW_R_MOLD_DUPLICATE, dups);
+        if (skip >= cnt)
+            return; /* all seen before: do not even walk it */
+    }
+
+    uint32_t pos = GW_MOLD_HEADER_SIZE;
+    uint32_t i = 0;
+    for (; i < cnt; i++) {
+        if (GW_UNLIKELY(pos + 2 > len)) {
+            count(d, GW_R_MOLD_COUNT_OVERRUN, 1);
+            break;
+        }
+        uint32_t mlen = (uint32_t)gw_be16(p + pos);
+        pos += 2;
+        if (GW_UNLIKELY(pos + mlen > len)) {
+            count(d, GW_R_MOLD_LENGTH_OVERRUN, 1);
+            break;
+        }
+        if (i >= skip)
+            itch_message(d, p + pos, mlen, seq + i, sidx, f);
+        pos += mlen;
+    }
+    if (i == cnt && pos != len)
+        count(d, GW_R_MOLD_TRAILING_BYTES, 1);
+    /* Only messages actually framed advance the line: what a broken packet
+     * failed to carry is a gap the next packet will reveal. */
+    if (i > skip) {
+        s->messages += i - skip;
+        s->next_seq = seq + i;
+    }
+}
+
+/* ---- link, IPv4, UDP ---------------------------------------------------- */
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t n)
+{
+    for (; n > 1; p += 2, n -= 2)
+        sum += (uint32_t)gw_be16(p);
+    if (n)
+        sum += (uint32_t)p[0] << 8;
+    return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+    while (sum >> 16)
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    return (uint16_t)sum;
+}
+
+static void ipv4_packet(struct gw_decoder *d, const uint8_t *ip, uint32_t avail,
+                        const struct gw_frame *f)
+{
+    if (GW_UNLIKELY(avail < 20)) {
+        count(d, GW_R_SHORT_FRAME, 1);
+        return;
+    }
+    uint32_t ver = ip[0] >> 4, ihl = (uint32_t)(ip[0] & 0x0F) * 4;
+    uint32_t total = (uint32_t)gw_be16(ip + 2);
+    if (GW_UNLIKELY(ver != 4 || ihl < 20 || total < ihl)) {
+        count(d, ver == 6 ? GW_R_IPV6 : GW_R_BAD_IP_HEADER, 1);
+        return;
+    }
+    if (GW_UNLIKELY(total > avail)) {
+        /* Captured short of what the header says was sent. */
+        count(d, f->wire_len > f->len ? GW_R_SNAPPED : GW_R_BAD_IP_HEADER, 1);
+        return;
+    }
+    if (GW_UNLIKELY(gw_be16(ip + 6) & 0x3FFF)) { /* MF flag or fragment offset */
+        count(d, GW_R_IP_FRAGMENT, 1);
+        return;
+    }
+    if (GW_UNLIKELY(ip[9] != IPPROTO_UDP_)) {
+        count(d, ip[9] == IPPROTO_TCP_ ? GW_R_TCP : GW_R_OTHER_IP_PROTOCOL, 1);
+        return;
+    }
+    if ((d->flags & GW_DEC_VERIFY_CHECKSUMS) && csum_fold(csum_add(0, ip, ihl)) != 0xFFFF) {
+        count(d, GW_R_IP_CHECKSUM, 1);
+        return;
+    }
+    const uint8_t *udp = ip + ihl;
+    uint32_t room = total - ihl;
+    if (GW_UNLIKELY(room < 8)) {
+        count(d, GW_R_SHORT_FRAME, 1);
+        return;
+    }
+    uint32_t ulen = (uint32_t)gw_be16(udp + 4);
+    if (GW_UNLIKELY(ulen < 8 || ulen > room)) {
+        count(d, GW_R_BAD_UDP_HEADER, 1);
+        return;
+    }
+    if ((d->flags & GW_DEC_VERIFY_CHECKSUMS) && gw_be16(udp + 6) != 0) {
+        uint32_t sum = csum_add(0, ip + 12, 8); /* source and destination */
+        sum += IPPROTO_UDP_ + ulen;
+        sum = csum_add(sum, udp, ulen);
+        if (csum_fold(sum) != 0xFFFF) {
+            count(d, GW_R_UDP_CHECKSUM, 1);
+            return;
+        }
+    }
+    d->st.udp_packets++;
+    mold_packet(d, udp + 8, ulen - 8, f);
+}
+
+static void ethernet_frame(struct gw_decoder *d, const struct gw_frame *f)
+{
+    const uint8_t *p = f->data;
+    uint32_t len = f->len;
+    if (GW_UNLIKELY(len < 14)) {
+        count(d, GW_R_SHORT_FRAME, 1);
+        return;
+    }
+    uint32_t off = 12;
+    uint32_t type = (uint32_t)gw_be16(p + off);
+    for (int tags = 0; type == ETH_P_8021Q || type == ETH_P_8021AD; tags++) {
+        if (tags == 2) {
+            count(d, GW_R_VLAN_TOO_DEEP, 1);
+            return;
+        }
+        off += 4;
+        if (GW_UNLIKELY(off + 2 > len)) {
+            count(d, GW_R_SHORT_FRAME, 1);
+            return;
+        }
+        type = (uint32_t)gw_be16(p + off);
+    }
+    off += 2;
+    switch (type) {
+    case ETH_P_IPV4: ipv4_packet(d, p + off, len - off, f); return;
+    case ETH_P_ARP: count(d, GW_R_ARP, 1); return;
+    case ETH_P_IPV6: count(d, GW_R_IPV6, 1); return;
+    default: count(d, GW_R_OTHER_ETHERTYPE, 1); return;
+    }
+}
+
+static void sll_frame(struct gw_decoder *d, const struct gw_frame *f, uint32_t hdr,
+                      uint32_t proto_off)
+{
+    if (GW_UNLIKELY(f->len < hdr)) {
+        count(d, GW_R_SHORT_FRAME, 1);
+        return;
+    }
+    uint32_t type = (uint32_t)gw_be16(f->data + proto_off);
+    switch (type) {
+    case ETH_P_IPV4: ipv4_packet(d, f->data + hdr, f->len - hdr, f); return;
+    case ETH_P_ARP: count(d, GW_R_ARP, 1); return;
+    case ETH_P_IPV6: count(d, GW_R_IPV6, 1); return;
+    default: count(d, GW_R_OTHER_ETHERTYPE, 1); return;
+    }
+}
+
+static inline void one_frame(struct gw_decoder *d, const struct gw_frame *f)
+{
+    d->st.frames++;
+    d->st.frame_bytes += f->len;
+    if (!d->st.first_rx_ns)
+        d->st.first_rx_ns = f->rx_ns;
+    d->st.last_rx_ns = f->rx_ns;
+    switch (f->link) {
+    case GW_LINK_ETHERNET: ethernet_frame(d, f); break;
+    case GW_LINK_MOLD: mold_packet(d, f->data, f->len, f); break;
+    case GW_LINK_ITCH:
+        itch_message(d, f->data, f->len, ++d->binfile_seq, 0xFFFF, f);
+        break;
+    case GW_LINK_RAW_IPV4: ipv4_packet(d, f->data, f->len, f); break;
+    case GW_LINK_RAW:
+        if (f->len && (f->data[0] >> 4) == 6)
+            count(d, GW_R_IPV6, 1);
+        else
+            ipv4_packet(d, f->data, f->len, f);
+        break;
+    case GW_LINK_LINUX_SLL: sll_frame(d, f, 16, 14); break;
+    case GW_LINK_LINUX_SLL2: sll_frame(d, f, 20, 0); break;
+    default: count(d, GW_R_UNKNOWN_LINKTYPE, 1); break;
+    }
+    d->frame_index++;
+}
+
+/* The most records one frame can produce: every block is at least 3 bytes
+ * (length and a type byte), or one message for a bare ITCH frame. */
+static inline uint32_t worst_case_records(const struct gw_frame *f)
+{
+    /* A UDP datagram (hence a MoldUDP64 packet) is at most 65535 bytes. */
+    uint32_t len = f->len < 65535 ? f->len : 65535;
+    return f->link == GW_LINK_ITCH ? 1 : len / 3 + 1;
+}
+
+int gw_decoder_frames(struct gw_decoder *d, const struct gw_frame *frames, uint32_t n)
+{
+    uint32_t i = 0;
+    if (d->flags & GW_DEC_RECORDS) {
+        for (; i < n; i++) {
+            uint32_t need = worst_case_records(&frames[i]);
+            /* Always take at least one frame into an empty buffer, so a
+             * huge frame cannot stall the caller; the cap (below) bounds it. */
+            if (d->nrec + need > d->cap && d->nrec > 0)
+                break;
+            one_frame(d, &frames[i]);
+        }
+        return (int)i;
+    }
+    for (; i < n; i++)
+        one_frame(d, &frames[i]);
+    return (int)i;
+}
+
+int gw_decoder_pump(struct gw_decoder *d, struct gw_source *src, struct gw_frame *scratch,
+                    uint32_t burst)
+{
+    int n = gw_source_next(src, scratch, burst);
+    if (n <= 0)
+        return n;
+    for (uint32_t done = 0; done < (uint32_t)n;) {
+        done += (uint32_t)gw_decoder_frames(d, scratch + done, (uint32_t)n - done);
+        d->nrec = 0; /* pump is for counting runs: records are not kept */
+    }
+    return n;
+}
+
+/* ---- lifecycle and views ------------------------------------------------- */
+
+/* Records must hold the worst case of one maximal frame (64 KiB / 3). */
+#define GW_MIN_RECORDS (65536 / 3 + 2)
+
+int gw_decoder_open(struct gw_decoder **out, const struct gw_decoder_config *cfg)
+{
+    int err;
+    struct gw_decoder *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->flags = cfg ? cfg->flags : 0;
+    d->cap = cfg && cfg->record_capacity ? cfg->record_capacity : 32768;
+    if (d->cap < GW_MIN_RECORDS)
+        d->cap = GW_MIN_RECORDS;
+    if (d->flags & GW_DEC_RECORDS) {
+        d->rec = calloc(d->cap, sizeof(*d->rec));
+        if (!d->rec) {
+            err = -ENOMEM;
+            goto out_free;
+        }
+    }
+    memset(d->want, 1, sizeof(d->want));
+    *out = d;
+    return 0;
+out_free:
+    free(d);
+    return err;
+}
+
+void gw_decoder_close(struct gw_decoder *d)
+{
+    if (!d)
+        return;
+    free(d->rec);
+    free(d);
+}
+
+int gw_decoder_set_types(struct gw_decoder *d, const char *types)
+{
+    if (!types || !*types) {
+        memset(d->want, 1, sizeof(d->want));
+        return 0;
+    }
+    for (const char *t = types; *t; t++)
+        if (*t != ',' && gw_itch_desc[(uint8_t)*t].size == 0)
+            return GW_ECONFIG;
+    memset(d->want, 0, sizeof(d->want));
+    for (const char *t = types; *t; t++)
+        if (*t != ',')
+            d->want[(uint8_t)*t] = 1;
+    return 0;
+}
+
+const struct gw_itch_record *gw_decoder_records(const struct gw_decoder *d, uint32_t *n)
+{
+    *n = d->nrec;
+    return d->rec;
+}
+
+void gw_decoder_drain(struct gw_decoder *d) { d->nrec = 0; }
+
+const struct gw_decoder_stats *gw_decoder_stats(const struct gw_decoder *d) { return &d->st; }
+
+const struct gw_mold_session *gw_decoder_sessions(const struct gw_decoder *d, uint32_t *n)
+{
+    *n = d->nsessions;
+    return d->sessions;
+}
+
+const struct gw_gap *gw_decoder_gaps(const struct gw_decoder *d, uint32_t *n)
+{
+    *n = d->ngaps;
+    return d->gaps;
+}
+
+uint64_t gw_itch_digest_of(const uint8_t *msg, uint32_t len)
+{
+    return len >= GW_ITCH_HEADER_SIZE ? gw_itch_digest(msg) : 0;
+}
