@@ -193,7 +193,7 @@ class Source:
 
     def close(self) -> None:
         if self._h is not None:
-            lib.gw_source_close(ffi.gc(self._h, None))
+            ffi.release(self._h)
             self._h = None
 
     def __enter__(self) -> Source:
@@ -376,7 +376,7 @@ class Decoder:
 
     def close(self) -> None:
         if self._h is not None:
-            lib.gw_decoder_close(ffi.gc(self._h, None))
+            ffi.release(self._h)
             self._h = None
 
 

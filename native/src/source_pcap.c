@@ -15,7 +15,11 @@
  *
  * A BPF filter expression is compiled by libpcap for the file's link type
  * and applied to every frame with pcap_offline_filter(); rejected frames
- * are counted (GW_R_FILTERED), not handed out.
+ * are counted (GW_R_FILTERED), not handed out.  Exchange captures are often
+ * VLAN-tagged, and on a live Linux capture (VLAN offload) "udp port N"
+ * matches tagged frames; to behave the same, a filter that does not itself
+ * mention vlan is also compiled as "vlan and (F)" and "vlan and vlan and
+ * (F)", and the program matching the frame's tag depth is run.
  *
  * Timestamps become int64 nanoseconds since the epoch (the one clock).
  */
@@ -48,9 +52,10 @@ struct pcap_src {
     /* libpcap path */
     pcap_t *pc;
     uint8_t *arena;
-    /* filter */
+    /* filter: one program per VLAN tag depth (0, 1, 2) */
     int has_filter;
-    struct bpf_program prog;
+    int per_depth;  /* the filter does not mention vlan: pick by depth */
+    struct bpf_program prog[3];
 };
 
 static inline uint32_t rd32(const struct pcap_src *s, const uint8_t *p)
@@ -77,7 +82,16 @@ static inline int passes(struct pcap_src *s, const uint8_t *data, uint32_t caple
     if (!s->has_filter)
         return 1;
     struct pcap_pkthdr h = {.caplen = caplen, .len = len};
-    if (pcap_offline_filter(&s->prog, &h, data))
+    int depth = 0;
+    if (s->per_depth && s->base.info.link == GW_LINK_ETHERNET) {
+        for (uint32_t off = 12; depth < 2 && off + 2 <= caplen; off += 4) {
+            uint32_t t = (uint32_t)gw_be16(data + off);
+            if (t != 0x8100 && t != 0x88A8)
+                break;
+            depth++;
+        }
+    }
+    if (pcap_offline_filter(&s->prog[depth], &h, data))
         return 1;
     s->base.info.reasons[GW_R_FILTERED]++;
     return 0;
@@ -189,8 +203,8 @@ static void close_pcap(struct gw_source *base)
         munmap((void *)s->map, s->map_len);
     if (s->pc)
         pcap_close(s->pc);
-    if (s->has_filter)
-        pcap_freecode(&s->prog);
+    for (int i = 0; i < s->has_filter; i++)
+        pcap_freecode(&s->prog[i]);
     free(s->arena);
     free(s);
 }
@@ -205,11 +219,21 @@ static int compile_filter(struct pcap_src *s, int dlt, int nano, const char *fil
     if (!dead)
         return -ENOMEM;
     int rc = 0;
-    if (pcap_compile(dead, &s->prog, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-        snprintf(err, errlen, "bad filter \"%s\": %s", filter, pcap_geterr(dead));
-        rc = GW_EFILTER;
-    } else {
-        s->has_filter = 1;
+    s->per_depth = strstr(filter, "vlan") == NULL && dlt == DLT_EN10MB;
+    const char *fmt[3] = {"%s", "vlan and (%s)", "vlan and vlan and (%s)"};
+    for (int i = 0; i < (s->per_depth ? 3 : 1); i++) {
+        char expr[4096];
+        if ((size_t)snprintf(expr, sizeof(expr), fmt[i], filter) >= sizeof(expr)) {
+            snprintf(err, errlen, "filter expression longer than %zu bytes", sizeof(expr) - 32);
+            rc = GW_EFILTER;
+            break;
+        }
+        if (pcap_compile(dead, &s->prog[i], expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+            snprintf(err, errlen, "bad filter \"%s\": %s", filter, pcap_geterr(dead));
+            rc = GW_EFILTER;
+            break;
+        }
+        s->has_filter = i + 1;
     }
     pcap_close(dead);
     return rc;
