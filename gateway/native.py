@@ -333,7 +333,9 @@ class Decoder:
 
     def stats(self) -> DecoderStats:
         st = lib.gw_decoder_stats(self._h)
-        out = DecoderStats(**{k: int(getattr(st, k)) for k in _SCALARS})
+        out = DecoderStats()
+        for k in _SCALARS:
+            setattr(out, k, int(getattr(st, k)))
         by_type = ffi.unpack(st.by_type, 256)
         out.by_type = {chr(t): int(c) for t, c in enumerate(by_type) if c}
         out.reasons = {REASONS[r]: int(st.reasons[r]) for r in range(len(REASONS)) if st.reasons[r]}

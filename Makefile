@@ -1,0 +1,51 @@
+# Everyday commands.  Everything runs from a virtualenv in .venv, built on
+# first use with the C core compiled by CFFI (`pip install -e .`).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: help build demo test test-fast lint gen bench bench-smoke clean
+
+help:
+	@echo "make build      build the C core into $(VENV) (pip install -e .[test])"
+	@echo "make demo       replay the bundled capture"
+	@echo "make test       run the test suite"
+	@echo "make lint       ruff and mypy"
+	@echo "make gen        regenerate the C layout header from protocols/"
+	@echo "make bench      decode benchmark against itchfeed and struct (5M messages)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml setup.py native/build_native.py $(wildcard native/src/*.c native/src/*.h native/include/gw/*.h)
+	$(PY) -m pip install -e '.[test]'
+	touch $@
+
+build: $(STAMP)
+
+demo: build
+	$(VENV)/bin/gateway replay captures/synth-small.pcap
+
+test: build
+	$(PY) -m pytest
+
+test-fast: build
+	$(PY) -m pytest -m "not slow" -x -q
+
+lint: build
+	$(VENV)/bin/ruff check gateway protocols native tests benchmarks
+	$(VENV)/bin/mypy
+
+gen: $(PY)
+	$(PY) -m native.gen_layout
+
+bench: build
+	$(PY) -m benchmarks.bench_decode
+
+bench-smoke: build
+	$(PY) -m benchmarks.bench_decode --messages 200000 --symbols 50 --runs 1 --peer-runs 1
+
+clean:
+	rm -rf build $(VENV) *.egg-info gateway/_native*.so

@@ -1,0 +1,1 @@
+"""Benchmarks that are documentation: each prints our figure and the peers'."""
