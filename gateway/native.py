@@ -261,7 +261,7 @@ class Decoder:
         records: bool = False,
         verify_checksums: bool = False,
         types: str | None = None,
-        record_capacity: int = 32768,
+        record_capacity: int = 8192,
     ) -> None:
         cfg = ffi.new("struct gw_decoder_config *")
         cfg.flags = (lib.GW_DEC_RECORDS if records else 0) | (

@@ -49,6 +49,7 @@ def render() -> str:
         "/* cdef: numeric constants below are also read by the CFFI builder. */",
         f"#define GW_ITCH_MAX_FIELDS {itch50.MAX_FIELDS}",
         f"#define GW_ITCH_HEADER_SIZE {itch50.HEADER_SIZE}",
+        f"#define GW_ITCH_MIN_LEN {min(m.size for m in itch50.MESSAGES.values())}",
         f"#define GW_MOLD_HEADER_SIZE {moldudp64.HEADER_SIZE}",
         f"#define GW_MOLD_SESSION_SIZE {moldudp64.SESSION_SIZE}",
         f"#define GW_MOLD_SEQUENCE_OFF {moldudp64.HEADER.field('sequence_number').offset}",
@@ -69,6 +70,42 @@ def render() -> str:
     return "\n".join(out) + "\n"
 
 
+def _fill_functions() -> list[str]:
+    """Straight-line decoders: every field of a type into 8-byte slots.
+
+    Constant offsets and sizes let the compiler emit one load (and a bswap)
+    per field, with no per-field branch; alpha fields keep their raw bytes.
+    """
+    out = ["/* Decode every field of a message into v[0..GW_ITCH_MAX_FIELDS). */"]
+    for lay in itch50.MESSAGES.values():
+        out.append(f"static inline void gw_itch_fill_{lay.name}(const uint8_t *m, uint64_t *v)")
+        out.append("{")
+        out.append("    uint64_t a;")
+        for i, f in enumerate(lay.fields):
+            if f.kind is Kind.ALPHA:
+                out.append(f"    a = 0; memcpy(&a, m + {f.offset}, {f.size}); v[{i}] = a;")
+            else:
+                out.append(f"    v[{i}] = {_LOADER[f.size]}(m + {f.offset});")
+        rest = itch50.MAX_FIELDS - len(lay.fields)
+        if rest:
+            out.append(f"    memset(v + {len(lay.fields)}, 0, {rest} * sizeof(uint64_t));")
+        out.append("}")
+    out.append("")
+    out.append("/* Returns the number of fields, or 0 for an unknown type. */")
+    out.append("static inline int gw_itch_fill(const uint8_t *m, uint64_t *v)")
+    out.append("{")
+    out.append("    switch (m[0]) {")
+    for lay in itch50.MESSAGES.values():
+        out.append(
+            f"    case '{lay.code.decode()}': gw_itch_fill_{lay.name}(m, v); "
+            f"return {len(lay.fields)};"
+        )
+    out.append("    default: return 0;")
+    out.append("    }")
+    out.append("}")
+    return out
+
+
 def render_code() -> str:
     """Getters and the field table; included by gw.h after its helpers."""
     out: list[str] = [
@@ -81,6 +118,8 @@ def render_code() -> str:
     for lay in itch50.MESSAGES.values():
         for f in lay.fields[1:]:
             out.append(_getter(lay, f))
+    out.append("")
+    out.extend(_fill_functions())
     out.append("")
     out.append("#ifdef GW_ITCH_FIELD_TABLE")
     out.append("/* The table the generic decoder walks: per type, its fields in order. */")

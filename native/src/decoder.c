@@ -60,8 +60,8 @@ static inline void count(struct gw_decoder *d, int reason, uint64_t n)
 
 /* ---- ITCH ------------------------------------------------------------- */
 
-static void fill_record(struct gw_decoder *d, const struct gw_msg_desc *desc, const uint8_t *m,
-                        uint32_t len, uint64_t seq, uint16_t session, const struct gw_frame *f)
+static inline void fill_record(struct gw_decoder *d, const uint8_t *m, uint32_t len,
+                               uint64_t seq, uint16_t session, const struct gw_frame *f)
 {
     if (GW_UNLIKELY(d->nrec == d->cap))
         return; /* unreachable: gw_decoder_frames reserves the worst case */
@@ -71,28 +71,10 @@ static void fill_record(struct gw_decoder *d, const struct gw_msg_desc *desc, co
     r->session = session;
     r->length = (uint16_t)len;
     r->type = m[0];
-    r->nfields = (uint8_t)desc->nfields;
     r->line = f->line;
     r->frame = d->frame_index;
-    for (uint32_t i = 0; i < desc->nfields; i++) {
-        const struct gw_field_desc *fd = &desc->fields[i];
-        const uint8_t *p = m + fd->offset;
-        uint64_t v = 0;
-        if (fd->kind == 1 /* ALPHA: raw bytes, memory order */) {
-            memcpy(&v, p, fd->size);
-        } else {
-            switch (fd->size) {
-            case 1: v = gw_u8(p); break;
-            case 2: v = gw_be16(p); break;
-            case 4: v = gw_be32(p); break;
-            case 6: v = gw_be48(p); break;
-            default: v = gw_be64(p); break;
-            }
-        }
-        r->v[i] = v;
-    }
-    for (uint32_t i = desc->nfields; i < GW_ITCH_MAX_FIELDS; i++)
-        r->v[i] = 0;
+    /* Generated per type from the layout table: one load per field. */
+    r->nfields = (uint8_t)gw_itch_fill(m, r->v);
 }
 
 /* Decode one ITCH message in place; returns 1 if it was decoded. */
@@ -120,7 +102,7 @@ static inline int itch_message(struct gw_decoder *d, const uint8_t *m, uint32_t 
     d->st.by_type[m[0]]++;
     d->st.digest += gw_itch_digest(m);
     if ((d->flags & GW_DEC_RECORDS) && d->want[m[0]])
-        fill_record(d, desc, m, len, seq, session, f);
+        fill_record(d, m, len, seq, session, f);
     return 1;
 }
 
@@ -396,13 +378,15 @@ static inline void one_frame(struct gw_decoder *d, const struct gw_frame *f)
     d->frame_index++;
 }
 
-/* The most records one frame can produce: every block is at least 3 bytes
- * (length and a type byte), or one message for a bare ITCH frame. */
+/* The most records one frame can produce.  Only decoded messages make
+ * records, and the shortest ITCH message is 12 bytes behind a 2-byte block
+ * length; a bare ITCH frame (BinaryFILE) is one message.  A UDP datagram,
+ * hence a MoldUDP64 packet, is at most 65535 bytes. */
+#define GW_MIN_ITCH_BLOCK (2 + GW_ITCH_MIN_LEN)
 static inline uint32_t worst_case_records(const struct gw_frame *f)
 {
-    /* A UDP datagram (hence a MoldUDP64 packet) is at most 65535 bytes. */
     uint32_t len = f->len < 65535 ? f->len : 65535;
-    return f->link == GW_LINK_ITCH ? 1 : len / 3 + 1;
+    return f->link == GW_LINK_ITCH ? 1 : len / GW_MIN_ITCH_BLOCK + 1;
 }
 
 int gw_decoder_frames(struct gw_decoder *d, const struct gw_frame *frames, uint32_t n)
@@ -439,8 +423,10 @@ int gw_decoder_pump(struct gw_decoder *d, struct gw_source *src, struct gw_frame
 
 /* ---- lifecycle and views ------------------------------------------------- */
 
-/* Records must hold the worst case of one maximal frame (64 KiB / 3). */
-#define GW_MIN_RECORDS (65536 / 3 + 2)
+/* Records must hold the worst case of one maximal frame; the default keeps
+ * the buffer (8192 x 176 bytes) inside a typical L2 cache. */
+#define GW_MIN_RECORDS (65535 / GW_MIN_ITCH_BLOCK + 1)
+#define GW_DEFAULT_RECORDS 8192
 
 int gw_decoder_open(struct gw_decoder **out, const struct gw_decoder_config *cfg)
 {
@@ -449,7 +435,7 @@ int gw_decoder_open(struct gw_decoder **out, const struct gw_decoder_config *cfg
     if (!d)
         return -ENOMEM;
     d->flags = cfg ? cfg->flags : 0;
-    d->cap = cfg && cfg->record_capacity ? cfg->record_capacity : 32768;
+    d->cap = cfg && cfg->record_capacity ? cfg->record_capacity : GW_DEFAULT_RECORDS;
     if (d->cap < GW_MIN_RECORDS)
         d->cap = GW_MIN_RECORDS;
     if (d->flags & GW_DEC_RECORDS) {

@@ -5,6 +5,7 @@
 /* cdef: numeric constants below are also read by the CFFI builder. */
 #define GW_ITCH_MAX_FIELDS 18
 #define GW_ITCH_HEADER_SIZE 11
+#define GW_ITCH_MIN_LEN 12
 #define GW_MOLD_HEADER_SIZE 20
 #define GW_MOLD_SESSION_SIZE 10
 #define GW_MOLD_SEQUENCE_OFF 10

@@ -172,6 +172,344 @@ static inline uint64_t gw_itch_direct_listing_price_discovery__near_execution_ti
 static inline uint64_t gw_itch_direct_listing_price_discovery__lower_price_range_collar(const uint8_t *m) { return gw_be32(m + GW_ITCH_DIRECT_LISTING_PRICE_DISCOVERY_LOWER_PRICE_RANGE_COLLAR_OFF); }
 static inline uint64_t gw_itch_direct_listing_price_discovery__upper_price_range_collar(const uint8_t *m) { return gw_be32(m + GW_ITCH_DIRECT_LISTING_PRICE_DISCOVERY_UPPER_PRICE_RANGE_COLLAR_OFF); }
 
+/* Decode every field of a message into v[0..GW_ITCH_MAX_FIELDS). */
+static inline void gw_itch_fill_system_event(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 1); v[4] = a;
+    memset(v + 5, 0, 13 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_stock_directory(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 8); v[4] = a;
+    a = 0; memcpy(&a, m + 19, 1); v[5] = a;
+    a = 0; memcpy(&a, m + 20, 1); v[6] = a;
+    v[7] = gw_be32(m + 21);
+    a = 0; memcpy(&a, m + 25, 1); v[8] = a;
+    a = 0; memcpy(&a, m + 26, 1); v[9] = a;
+    a = 0; memcpy(&a, m + 27, 2); v[10] = a;
+    a = 0; memcpy(&a, m + 29, 1); v[11] = a;
+    a = 0; memcpy(&a, m + 30, 1); v[12] = a;
+    a = 0; memcpy(&a, m + 31, 1); v[13] = a;
+    a = 0; memcpy(&a, m + 32, 1); v[14] = a;
+    a = 0; memcpy(&a, m + 33, 1); v[15] = a;
+    v[16] = gw_be32(m + 34);
+    a = 0; memcpy(&a, m + 38, 1); v[17] = a;
+}
+static inline void gw_itch_fill_stock_trading_action(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 8); v[4] = a;
+    a = 0; memcpy(&a, m + 19, 1); v[5] = a;
+    a = 0; memcpy(&a, m + 20, 1); v[6] = a;
+    a = 0; memcpy(&a, m + 21, 4); v[7] = a;
+    memset(v + 8, 0, 10 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_reg_sho_restriction(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 8); v[4] = a;
+    a = 0; memcpy(&a, m + 19, 1); v[5] = a;
+    memset(v + 6, 0, 12 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_market_participant_position(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 4); v[4] = a;
+    a = 0; memcpy(&a, m + 15, 8); v[5] = a;
+    a = 0; memcpy(&a, m + 23, 1); v[6] = a;
+    a = 0; memcpy(&a, m + 24, 1); v[7] = a;
+    a = 0; memcpy(&a, m + 25, 1); v[8] = a;
+    memset(v + 9, 0, 9 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_mwcb_decline_level(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    v[5] = gw_be64(m + 19);
+    v[6] = gw_be64(m + 27);
+    memset(v + 7, 0, 11 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_mwcb_status(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 1); v[4] = a;
+    memset(v + 5, 0, 13 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_ipo_quoting_period_update(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 8); v[4] = a;
+    v[5] = gw_be32(m + 19);
+    a = 0; memcpy(&a, m + 23, 1); v[6] = a;
+    v[7] = gw_be32(m + 24);
+    memset(v + 8, 0, 10 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_luld_auction_collar(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 8); v[4] = a;
+    v[5] = gw_be32(m + 19);
+    v[6] = gw_be32(m + 23);
+    v[7] = gw_be32(m + 27);
+    v[8] = gw_be32(m + 31);
+    memset(v + 9, 0, 9 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_operational_halt(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 8); v[4] = a;
+    a = 0; memcpy(&a, m + 19, 1); v[5] = a;
+    a = 0; memcpy(&a, m + 20, 1); v[6] = a;
+    memset(v + 7, 0, 11 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_add_order(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    a = 0; memcpy(&a, m + 19, 1); v[5] = a;
+    v[6] = gw_be32(m + 20);
+    a = 0; memcpy(&a, m + 24, 8); v[7] = a;
+    v[8] = gw_be32(m + 32);
+    memset(v + 9, 0, 9 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_add_order_mpid(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    a = 0; memcpy(&a, m + 19, 1); v[5] = a;
+    v[6] = gw_be32(m + 20);
+    a = 0; memcpy(&a, m + 24, 8); v[7] = a;
+    v[8] = gw_be32(m + 32);
+    a = 0; memcpy(&a, m + 36, 4); v[9] = a;
+    memset(v + 10, 0, 8 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_order_executed(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    v[5] = gw_be32(m + 19);
+    v[6] = gw_be64(m + 23);
+    memset(v + 7, 0, 11 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_order_executed_with_price(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    v[5] = gw_be32(m + 19);
+    v[6] = gw_be64(m + 23);
+    a = 0; memcpy(&a, m + 31, 1); v[7] = a;
+    v[8] = gw_be32(m + 32);
+    memset(v + 9, 0, 9 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_order_cancel(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    v[5] = gw_be32(m + 19);
+    memset(v + 6, 0, 12 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_order_delete(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    memset(v + 5, 0, 13 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_order_replace(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    v[5] = gw_be64(m + 19);
+    v[6] = gw_be32(m + 27);
+    v[7] = gw_be32(m + 31);
+    memset(v + 8, 0, 10 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_trade(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    a = 0; memcpy(&a, m + 19, 1); v[5] = a;
+    v[6] = gw_be32(m + 20);
+    a = 0; memcpy(&a, m + 24, 8); v[7] = a;
+    v[8] = gw_be32(m + 32);
+    v[9] = gw_be64(m + 36);
+    memset(v + 10, 0, 8 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_cross_trade(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    a = 0; memcpy(&a, m + 19, 8); v[5] = a;
+    v[6] = gw_be32(m + 27);
+    v[7] = gw_be64(m + 31);
+    a = 0; memcpy(&a, m + 39, 1); v[8] = a;
+    memset(v + 9, 0, 9 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_broken_trade(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    memset(v + 5, 0, 13 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_noii(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    v[4] = gw_be64(m + 11);
+    v[5] = gw_be64(m + 19);
+    a = 0; memcpy(&a, m + 27, 1); v[6] = a;
+    a = 0; memcpy(&a, m + 28, 8); v[7] = a;
+    v[8] = gw_be32(m + 36);
+    v[9] = gw_be32(m + 40);
+    v[10] = gw_be32(m + 44);
+    a = 0; memcpy(&a, m + 48, 1); v[11] = a;
+    a = 0; memcpy(&a, m + 49, 1); v[12] = a;
+    memset(v + 13, 0, 5 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_retail_price_improvement_indicator(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 8); v[4] = a;
+    a = 0; memcpy(&a, m + 19, 1); v[5] = a;
+    memset(v + 6, 0, 12 * sizeof(uint64_t));
+}
+static inline void gw_itch_fill_direct_listing_price_discovery(const uint8_t *m, uint64_t *v)
+{
+    uint64_t a;
+    a = 0; memcpy(&a, m + 0, 1); v[0] = a;
+    v[1] = gw_be16(m + 1);
+    v[2] = gw_be16(m + 3);
+    v[3] = gw_be48(m + 5);
+    a = 0; memcpy(&a, m + 11, 8); v[4] = a;
+    a = 0; memcpy(&a, m + 19, 1); v[5] = a;
+    v[6] = gw_be32(m + 20);
+    v[7] = gw_be32(m + 24);
+    v[8] = gw_be32(m + 28);
+    v[9] = gw_be64(m + 32);
+    v[10] = gw_be32(m + 40);
+    v[11] = gw_be32(m + 44);
+    memset(v + 12, 0, 6 * sizeof(uint64_t));
+}
+
+/* Returns the number of fields, or 0 for an unknown type. */
+static inline int gw_itch_fill(const uint8_t *m, uint64_t *v)
+{
+    switch (m[0]) {
+    case 'S': gw_itch_fill_system_event(m, v); return 5;
+    case 'R': gw_itch_fill_stock_directory(m, v); return 18;
+    case 'H': gw_itch_fill_stock_trading_action(m, v); return 8;
+    case 'Y': gw_itch_fill_reg_sho_restriction(m, v); return 6;
+    case 'L': gw_itch_fill_market_participant_position(m, v); return 9;
+    case 'V': gw_itch_fill_mwcb_decline_level(m, v); return 7;
+    case 'W': gw_itch_fill_mwcb_status(m, v); return 5;
+    case 'K': gw_itch_fill_ipo_quoting_period_update(m, v); return 8;
+    case 'J': gw_itch_fill_luld_auction_collar(m, v); return 9;
+    case 'h': gw_itch_fill_operational_halt(m, v); return 7;
+    case 'A': gw_itch_fill_add_order(m, v); return 9;
+    case 'F': gw_itch_fill_add_order_mpid(m, v); return 10;
+    case 'E': gw_itch_fill_order_executed(m, v); return 7;
+    case 'C': gw_itch_fill_order_executed_with_price(m, v); return 9;
+    case 'X': gw_itch_fill_order_cancel(m, v); return 6;
+    case 'D': gw_itch_fill_order_delete(m, v); return 5;
+    case 'U': gw_itch_fill_order_replace(m, v); return 8;
+    case 'P': gw_itch_fill_trade(m, v); return 10;
+    case 'Q': gw_itch_fill_cross_trade(m, v); return 9;
+    case 'B': gw_itch_fill_broken_trade(m, v); return 5;
+    case 'I': gw_itch_fill_noii(m, v); return 13;
+    case 'N': gw_itch_fill_retail_price_improvement_indicator(m, v); return 6;
+    case 'O': gw_itch_fill_direct_listing_price_discovery(m, v); return 12;
+    default: return 0;
+    }
+}
+
 #ifdef GW_ITCH_FIELD_TABLE
 /* The table the generic decoder walks: per type, its fields in order. */
 static const struct gw_field_desc gw_itch_fields_system_event[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 1, 1}};
