@@ -103,7 +103,9 @@ class Layout:
 
 def encode_field(out: bytearray, f: Field, value: Any) -> None:
     if f.kind is Kind.ALPHA:
-        raw = value.encode("ascii") if isinstance(value, str) else bytes(value)
+        # latin-1 mirrors decode_field: every byte the decoder can return
+        # (one code point per byte) encodes back to that same byte.
+        raw = value.encode("latin-1") if isinstance(value, str) else bytes(value)
         if len(raw) > f.size:
             raise ValueError(f"{f.name}: {raw!r} is longer than {f.size} bytes")
         out[f.offset : f.offset + f.size] = raw.ljust(f.size, b" ")
