@@ -215,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r.name:<28}{r.messages:>12,}{r.median:>10.3f}{r.rate / 1e6:>10.2f}"
               f"{data_packets / r.median / 1e3:>10.0f}{1e9 / r.rate:>9.1f}"
               f"{base.rate / r.rate:>10.1f}x")
+    by = {r.name: r for r in results}
+    full = by["gateway (all fields)"]
+    for peer in ("itchfeed", "struct.unpack_from loop"):
+        print(f"ratio     gateway (header) / {peer}: {base.rate / by[peer].rate:.1f}x   "
+              f"gateway (all fields) / {peer}: {full.rate / by[peer].rate:.1f}x")
     ok = all(r.messages == base.messages and r.digest == base.digest for r in results)
     print("\ncounts and digests agree" if ok else "\nMISMATCH in counts or digests:")
     if not ok:

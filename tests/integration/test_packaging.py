@@ -1,0 +1,38 @@
+"""`pip wheel .` builds the C core into the package, and the CFFI build
+rebuilds when any header changes (every header is a declared dependency)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_header_is_a_build_dependency() -> None:
+    from native import build_native
+
+    kwds = build_native.ffibuilder._assigned_source[3]
+    depends = {str(Path(d)) for d in kwds["depends"]}
+    headers = {str(p.relative_to(ROOT)) for p in ROOT.glob("native/**/*.h")}
+    assert headers and headers <= depends
+    sources = {str(p.relative_to(ROOT)) for p in ROOT.glob("native/src/*.c")}
+    assert set(kwds["sources"]) == sources
+
+
+@pytest.mark.slow
+def test_wheel_contains_the_native_module(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, timeout=600,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("gateway/_native") and n.endswith(".so") for n in names), names
+    for want in ("gateway/cli.py", "protocols/itch50.py", "native/include/gw/api.h"):
+        assert want in names
