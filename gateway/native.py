@@ -349,7 +349,7 @@ class Decoder:
             s = arr[i]
             out.append(
                 SessionStats(
-                    name=bytes(ffi.buffer(s.name, 10)).decode("latin-1").rstrip(),
+                    name=bytes(ffi.buffer(s.name, 10)).decode("latin-1").rstrip(" "),
                     first_seq=s.first_seq,
                     next_seq=s.next_seq,
                     packets=s.packets,

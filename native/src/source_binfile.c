@@ -40,6 +40,7 @@ struct bin_src {
     size_t have;  /* bytes in buf */
     size_t pos;   /* first unconsumed byte */
     int eof;
+    int cut;      /* the gzip stream ended early or is corrupt: input lost */
     int dead;     /* framing lost: nothing more to hand out */
     uint64_t offset; /* uncompressed stream offset of buf[pos] */
 };
@@ -57,10 +58,14 @@ static void fill(struct bin_src *s)
             s->have += (size_t)n;
             continue;
         }
-        if (n < 0) {
-            int zerr;
-            const char *msg = gzerror(s->gz, &zerr);
+        /* End of input.  gzread() returns 0, not -1, when a gzip stream
+         * stops early (Z_BUF_ERROR: a truncated download); -1 is corrupt
+         * data.  Either way input was lost: say so and count it once. */
+        int zerr;
+        const char *msg = gzerror(s->gz, &zerr);
+        if (n < 0 || zerr == Z_BUF_ERROR) {
             snprintf(s->base.info.error, sizeof(s->base.info.error), "gzip: %s", msg);
+            s->cut = 1;
         }
         s->eof = 1;
     }
@@ -116,10 +121,11 @@ static int next_bin(struct gw_source *base, struct gw_frame *out, uint32_t max)
         s->offset += 2 + mlen;
         s->base.info.bytes += mlen;
     }
-    if (n == 0 && s->eof && !s->dead && s->have > s->pos) {
-        /* The file ends inside a message. */
+    if (n == 0 && s->eof && !s->dead && (s->have > s->pos || s->cut)) {
+        /* The file ends inside a message (or its gzip stream ends early). */
         s->base.info.reasons[GW_R_TRUNCATED_RECORD]++;
         s->pos = s->have;
+        s->cut = 0;
     }
     s->base.info.frames += n;
     return (int)n;

@@ -40,6 +40,9 @@
 #define PCAP_GLOBAL_HDR 24
 #define PCAP_RECORD_HDR 16
 #define ARENA_SIZE (4u << 20)
+/* The link-type field's low bits; FCS length and flags sit above them
+ * (libpcap's LT_LINKTYPE). */
+#define PCAP_LINKTYPE_MASK 0x03FFFFFFu
 
 struct pcap_src {
     struct gw_source base;
@@ -174,7 +177,11 @@ static int next_libpcap(struct gw_source *base, struct gw_frame *out, uint32_t m
         f->data = s->arena + used;
         f->len = h->caplen;
         f->wire_len = h->len;
-        f->rx_ns = (int64_t)h->ts.tv_sec * 1000000000 + (int64_t)h->ts.tv_usec;
+        /* Seconds are unsigned 32-bit in the file; libpcap sign-extends them
+         * from native-order classic pcap files (not from swapped ones), so
+         * after 2038 they would come out negative.  Read them as the mmap
+         * path does. */
+        f->rx_ns = (int64_t)(uint32_t)h->ts.tv_sec * 1000000000 + (int64_t)h->ts.tv_usec;
         f->link = s->base.info.link;
         f->line = 0;
         f->flags = 0;
@@ -265,7 +272,7 @@ static int try_mmap(struct pcap_src *s, int fd, size_t size)
     s->pos = PCAP_GLOBAL_HDR;
     s->nano = magic == PCAP_MAGIC_NS;
     s->base.info.snaplen = rd32(s, hdr + 16);
-    s->base.info.link = link_of((int)(rd32(s, hdr + 20) & 0x0FFFFFFF));
+    s->base.info.link = link_of((int)(rd32(s, hdr + 20) & PCAP_LINKTYPE_MASK));
     return 1;
 }
 
@@ -295,7 +302,9 @@ int gw_source_open_pcap(struct gw_source **out, const char *path, const char *fi
     if (!(flags & GW_SRC_FORCE_LIBPCAP) && try_mmap(s, fd, (size_t)st.st_size)) {
         s->base.next = next_mmap;
         snprintf(s->base.info.kind, sizeof(s->base.info.kind), "pcap-mmap");
-        int dlt = (int)(rd32(s, s->map + 20) & 0x0FFFFFFF);
+        int dlt = (int)(rd32(s, s->map + 20) & PCAP_LINKTYPE_MASK);
+        if (dlt == 101) /* the file says LINKTYPE_RAW; libpcap compiles for DLT_RAW */
+            dlt = DLT_RAW;
         rc = compile_filter(s, dlt, s->nano, filter, err, errlen);
         if (rc)
             goto out_unmap;
