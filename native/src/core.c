@@ -53,6 +53,7 @@ static const char *const reason_names[GW_R__COUNT] = {
     [GW_R_BINFILE_UNFRAMEABLE] = "binfile_unframeable",
     [GW_R_TRUNCATED_RECORD] = "truncated_record",
     [GW_R_FILTERED] = "filtered",
+    [GW_R_OVERSIZED_FRAME] = "oversized_frame",
 };
 
 const char *gw_reason_name(int reason)

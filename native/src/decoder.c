@@ -147,7 +147,8 @@ static void note_gap(struct gw_decoder *d, uint16_t sidx, struct gw_mold_session
 static uint64_t sequence_arrives(struct gw_decoder *d, uint16_t sidx, struct gw_mold_session *s,
                                  uint64_t seq, const struct gw_frame *f)
 {
-    if (s->next_seq == 0) { /* first packet of this session: join here */
+    if (!s->joined) { /* first packet of this session: join here */
+        s->joined = 1;
         s->first_seq = seq;
         s->next_seq = seq;
         return 0;
@@ -360,7 +361,13 @@ static inline void one_frame(struct gw_decoder *d, const struct gw_frame *f)
     d->st.last_rx_ns = f->rx_ns;
     switch (f->link) {
     case GW_LINK_ETHERNET: ethernet_frame(d, f); break;
-    case GW_LINK_MOLD: mold_packet(d, f->data, f->len, f); break;
+    case GW_LINK_MOLD:
+        /* No UDP datagram is larger; the record reservation relies on it. */
+        if (GW_UNLIKELY(f->len > 65535))
+            count(d, GW_R_OVERSIZED_FRAME, 1);
+        else
+            mold_packet(d, f->data, f->len, f);
+        break;
     case GW_LINK_ITCH:
         itch_message(d, f->data, f->len, ++d->binfile_seq, 0xFFFF, f);
         break;

@@ -53,7 +53,10 @@ static void fill(struct bin_src *s)
         s->pos = 0;
     }
     while (!s->eof && s->have < WINDOW) {
-        int n = gzread(s->gz, s->buf + s->have, (unsigned)(WINDOW - s->have));
+        /* Read in 64 KiB steps: zlib discards what a failing call had
+         * decompressed, so a corrupt stream loses at most one step. */
+        size_t room = WINDOW - s->have;
+        int n = gzread(s->gz, s->buf + s->have, (unsigned)(room < 65536 ? room : 65536));
         if (n > 0) {
             s->have += (size_t)n;
             continue;

@@ -138,6 +138,8 @@ CASES: dict[str, Case] = {
     "mold_short": Case([udp_frame(GOOD[:19])], {"mold_short": 1}),
     "mold_short/empty_datagram": Case([udp_frame(b"")], {"mold_short": 1}),
     "mold_short/mold_link": Case([GOOD[:19]], {"mold_short": 1}, link=MOLD),
+    # A MoldUDP64 payload no UDP datagram could carry (only a caller can make one).
+    "oversized_frame": Case([mold_packet([S] * 4700)], {"oversized_frame": 1}, link=MOLD),
     "mold_count_overrun": Case([udp_frame(mold.encode_header("S", 1, 3) + blocks(A, S))],
                                {"mold_count_overrun": 1}, messages=2),
     "mold_count_overrun/half_length": Case(

@@ -88,7 +88,8 @@ enum gw_reason {
     GW_R_BINFILE_UNFRAMEABLE = 26,     /* drop rest: 0 prefix and unknown type */
     GW_R_TRUNCATED_RECORD = 27,        /* drop: file ends inside a record */
     GW_R_FILTERED = 28,                /* note: rejected by the BPF filter */
-    GW_R__COUNT = 29
+    GW_R_OVERSIZED_FRAME = 29,         /* drop: a MoldUDP64 payload over 65,535 bytes */
+    GW_R__COUNT = 30
 };
 const char *gw_reason_name(int reason);
 
@@ -126,7 +127,8 @@ void gw_source_close(struct gw_source *src);
 struct gw_mold_session {
     uint8_t name[10];
     uint8_t ended;        /* end-of-session seen */
-    uint8_t _pad[5];
+    uint8_t joined;       /* a packet of this session has been seen */
+    uint8_t _pad[4];
     uint64_t first_seq;   /* sequence of the first message seen (late join if > 1) */
     uint64_t next_seq;    /* next sequence expected */
     uint64_t packets;
