@@ -3,8 +3,12 @@
  * names, the one clock, and the source dispatch.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gw/gw.h"
 #include "source.h"
@@ -81,4 +85,22 @@ void gw_source_close(struct gw_source *src)
 {
     if (src)
         src->close(src);
+}
+
+int gw_open_regular(const char *path, uint64_t *size, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        close(fd);
+        return -EINVAL;
+    }
+    *size = (uint64_t)st.st_size;
+    return fd;
 }

@@ -10,4 +10,8 @@ struct gw_source {
     struct gw_source_info info;
 };
 
+/* Open a regular file for reading; on failure writes "path: why" to err
+ * and returns -errno (-EINVAL for something that is not a regular file). */
+int gw_open_regular(const char *path, uint64_t *size, char *err, size_t errlen);
+
 #endif

@@ -147,26 +147,15 @@ int gw_source_open_binfile(struct gw_source **out, const char *path, uint32_t fl
                            size_t errlen)
 {
     int rc, fd;
-    struct stat st;
     uint8_t magic[2] = {0, 0};
     (void)flags;
     struct bin_src *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    fd = rc = gw_open_regular(path, &s->base.info.bytes_total, err, errlen);
+    if (rc < 0)
         goto out_free;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = -EINVAL;
-        snprintf(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        goto out_free;
-    }
     int gzipped = pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1F && magic[1] == 0x8B;
-    s->base.info.bytes_total = (uint64_t)st.st_size;
     s->gz = gzdopen(fd, "rb"); /* owns fd from here */
     if (!s->gz) {
         rc = -ENOMEM;

@@ -280,26 +280,16 @@ int gw_source_open_pcap(struct gw_source **out, const char *path, const char *fi
                         uint32_t flags, char *err, size_t errlen)
 {
     int rc, fd;
-    struct stat st;
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     struct pcap_src *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    fd = rc = gw_open_regular(path, &s->base.info.bytes_total, err, errlen);
+    if (rc < 0)
         goto out_free;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = fstat(fd, &st) != 0 ? -errno : -EINVAL;
-        snprintf(err, errlen, "%s: not a regular file", path);
-        goto out_close_fd;
-    }
-    s->base.info.bytes_total = (uint64_t)st.st_size;
 
-    if (!(flags & GW_SRC_FORCE_LIBPCAP) && try_mmap(s, fd, (size_t)st.st_size)) {
+    if (!(flags & GW_SRC_FORCE_LIBPCAP) && try_mmap(s, fd, (size_t)s->base.info.bytes_total)) {
         s->base.next = next_mmap;
         snprintf(s->base.info.kind, sizeof(s->base.info.kind), "pcap-mmap");
         int dlt = (int)(rd32(s, s->map + 20) & PCAP_LINKTYPE_MASK);
