@@ -20,14 +20,14 @@
  * are not called a gap (first_seq records where we joined).
  *
  * Each new ITCH message is counted by type and folded into the digest; with
- * GW_DEC_RECORDS its fields are decoded into a gw_itch_record by walking the
- * generated field table.  The record buffer is fixed at open: a burst stops
+ * GW_DEC_RECORDS its fields are decoded into a gw_itch_record by the fill
+ * function generated for its type (constant offsets: one load per field).  The record buffer is fixed at open: a burst stops
  * before a frame that might not fit, and the caller drains and resumes.
  */
 #include <errno.h>
 #include <stdlib.h>
 
-#define GW_ITCH_FIELD_TABLE /* this file walks the generated field table */
+#define GW_ITCH_FIELD_TABLE /* this file needs the per-type length table */
 #include "gw/gw.h"
 
 struct gw_decoder {

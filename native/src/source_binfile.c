@@ -27,7 +27,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define GW_ITCH_FIELD_TABLE /* this file walks the generated field table */
+#define GW_ITCH_FIELD_TABLE /* this file needs the per-type length table */
 #include "gw/gw.h"
 #include "source.h"
 

@@ -45,17 +45,10 @@ static inline uint64_t gw_be48(const uint8_t *p)
     return (gw_be16(p) << 32) | gw_be32(p + 2);
 }
 
-/* One field of a fixed layout, as the generator writes the table. */
-struct gw_field_desc {
-    uint16_t offset;
-    uint8_t size;
-    uint8_t kind; /* protocols.layout.Kind */
-};
-
+/* What the generated per-type table says of each ITCH type byte. */
 struct gw_msg_desc {
     uint16_t size;   /* spec length; 0 = unknown type */
     uint16_t nfields;
-    const struct gw_field_desc *fields;
     const char *name;
 };
 

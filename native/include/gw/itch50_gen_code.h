@@ -511,54 +511,31 @@ static inline int gw_itch_fill(const uint8_t *m, uint64_t *v)
 }
 
 #ifdef GW_ITCH_FIELD_TABLE
-/* The table the generic decoder walks: per type, its fields in order. */
-static const struct gw_field_desc gw_itch_fields_system_event[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 1, 1}};
-static const struct gw_field_desc gw_itch_fields_stock_directory[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 1}, {19, 1, 1}, {20, 1, 1}, {21, 4, 0}, {25, 1, 1}, {26, 1, 1}, {27, 2, 1}, {29, 1, 1}, {30, 1, 1}, {31, 1, 1}, {32, 1, 1}, {33, 1, 1}, {34, 4, 0}, {38, 1, 1}};
-static const struct gw_field_desc gw_itch_fields_stock_trading_action[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 1}, {19, 1, 1}, {20, 1, 1}, {21, 4, 1}};
-static const struct gw_field_desc gw_itch_fields_reg_sho_restriction[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 1}, {19, 1, 1}};
-static const struct gw_field_desc gw_itch_fields_market_participant_position[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 4, 1}, {15, 8, 1}, {23, 1, 1}, {24, 1, 1}, {25, 1, 1}};
-static const struct gw_field_desc gw_itch_fields_mwcb_decline_level[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 4}, {19, 8, 4}, {27, 8, 4}};
-static const struct gw_field_desc gw_itch_fields_mwcb_status[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 1, 1}};
-static const struct gw_field_desc gw_itch_fields_ipo_quoting_period_update[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 1}, {19, 4, 0}, {23, 1, 1}, {24, 4, 3}};
-static const struct gw_field_desc gw_itch_fields_luld_auction_collar[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 1}, {19, 4, 3}, {23, 4, 3}, {27, 4, 3}, {31, 4, 0}};
-static const struct gw_field_desc gw_itch_fields_operational_halt[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 1}, {19, 1, 1}, {20, 1, 1}};
-static const struct gw_field_desc gw_itch_fields_add_order[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}, {19, 1, 1}, {20, 4, 0}, {24, 8, 1}, {32, 4, 3}};
-static const struct gw_field_desc gw_itch_fields_add_order_mpid[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}, {19, 1, 1}, {20, 4, 0}, {24, 8, 1}, {32, 4, 3}, {36, 4, 1}};
-static const struct gw_field_desc gw_itch_fields_order_executed[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}, {19, 4, 0}, {23, 8, 0}};
-static const struct gw_field_desc gw_itch_fields_order_executed_with_price[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}, {19, 4, 0}, {23, 8, 0}, {31, 1, 1}, {32, 4, 3}};
-static const struct gw_field_desc gw_itch_fields_order_cancel[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}, {19, 4, 0}};
-static const struct gw_field_desc gw_itch_fields_order_delete[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}};
-static const struct gw_field_desc gw_itch_fields_order_replace[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}, {19, 8, 0}, {27, 4, 0}, {31, 4, 3}};
-static const struct gw_field_desc gw_itch_fields_trade[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}, {19, 1, 1}, {20, 4, 0}, {24, 8, 1}, {32, 4, 3}, {36, 8, 0}};
-static const struct gw_field_desc gw_itch_fields_cross_trade[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}, {19, 8, 1}, {27, 4, 3}, {31, 8, 0}, {39, 1, 1}};
-static const struct gw_field_desc gw_itch_fields_broken_trade[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}};
-static const struct gw_field_desc gw_itch_fields_noii[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 0}, {19, 8, 0}, {27, 1, 1}, {28, 8, 1}, {36, 4, 3}, {40, 4, 3}, {44, 4, 3}, {48, 1, 1}, {49, 1, 1}};
-static const struct gw_field_desc gw_itch_fields_retail_price_improvement_indicator[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 1}, {19, 1, 1}};
-static const struct gw_field_desc gw_itch_fields_direct_listing_price_discovery[] = {{0, 1, 1}, {1, 2, 0}, {3, 2, 0}, {5, 6, 2}, {11, 8, 1}, {19, 1, 1}, {20, 4, 3}, {24, 4, 3}, {28, 4, 3}, {32, 8, 0}, {40, 4, 3}, {44, 4, 3}};
+/* Per type byte: the specification's length (0 = not an ITCH 5.0 type). */
 static const struct gw_msg_desc gw_itch_desc[256] = {
-    ['S'] = {12, 5, gw_itch_fields_system_event, "system_event"},
-    ['R'] = {39, 18, gw_itch_fields_stock_directory, "stock_directory"},
-    ['H'] = {25, 8, gw_itch_fields_stock_trading_action, "stock_trading_action"},
-    ['Y'] = {20, 6, gw_itch_fields_reg_sho_restriction, "reg_sho_restriction"},
-    ['L'] = {26, 9, gw_itch_fields_market_participant_position, "market_participant_position"},
-    ['V'] = {35, 7, gw_itch_fields_mwcb_decline_level, "mwcb_decline_level"},
-    ['W'] = {12, 5, gw_itch_fields_mwcb_status, "mwcb_status"},
-    ['K'] = {28, 8, gw_itch_fields_ipo_quoting_period_update, "ipo_quoting_period_update"},
-    ['J'] = {35, 9, gw_itch_fields_luld_auction_collar, "luld_auction_collar"},
-    ['h'] = {21, 7, gw_itch_fields_operational_halt, "operational_halt"},
-    ['A'] = {36, 9, gw_itch_fields_add_order, "add_order"},
-    ['F'] = {40, 10, gw_itch_fields_add_order_mpid, "add_order_mpid"},
-    ['E'] = {31, 7, gw_itch_fields_order_executed, "order_executed"},
-    ['C'] = {36, 9, gw_itch_fields_order_executed_with_price, "order_executed_with_price"},
-    ['X'] = {23, 6, gw_itch_fields_order_cancel, "order_cancel"},
-    ['D'] = {19, 5, gw_itch_fields_order_delete, "order_delete"},
-    ['U'] = {35, 8, gw_itch_fields_order_replace, "order_replace"},
-    ['P'] = {44, 10, gw_itch_fields_trade, "trade"},
-    ['Q'] = {40, 9, gw_itch_fields_cross_trade, "cross_trade"},
-    ['B'] = {19, 5, gw_itch_fields_broken_trade, "broken_trade"},
-    ['I'] = {50, 13, gw_itch_fields_noii, "noii"},
-    ['N'] = {20, 6, gw_itch_fields_retail_price_improvement_indicator, "retail_price_improvement_indicator"},
-    ['O'] = {48, 12, gw_itch_fields_direct_listing_price_discovery, "direct_listing_price_discovery"},
+    ['S'] = {12, 5, "system_event"},
+    ['R'] = {39, 18, "stock_directory"},
+    ['H'] = {25, 8, "stock_trading_action"},
+    ['Y'] = {20, 6, "reg_sho_restriction"},
+    ['L'] = {26, 9, "market_participant_position"},
+    ['V'] = {35, 7, "mwcb_decline_level"},
+    ['W'] = {12, 5, "mwcb_status"},
+    ['K'] = {28, 8, "ipo_quoting_period_update"},
+    ['J'] = {35, 9, "luld_auction_collar"},
+    ['h'] = {21, 7, "operational_halt"},
+    ['A'] = {36, 9, "add_order"},
+    ['F'] = {40, 10, "add_order_mpid"},
+    ['E'] = {31, 7, "order_executed"},
+    ['C'] = {36, 9, "order_executed_with_price"},
+    ['X'] = {23, 6, "order_cancel"},
+    ['D'] = {19, 5, "order_delete"},
+    ['U'] = {35, 8, "order_replace"},
+    ['P'] = {44, 10, "trade"},
+    ['Q'] = {40, 9, "cross_trade"},
+    ['B'] = {19, 5, "broken_trade"},
+    ['I'] = {50, 13, "noii"},
+    ['N'] = {20, 6, "retail_price_improvement_indicator"},
+    ['O'] = {48, 12, "direct_listing_price_discovery"},
 };
 #endif /* GW_ITCH_FIELD_TABLE */
 
