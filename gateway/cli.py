@@ -2,6 +2,8 @@
 
     gateway decode FILE [--filter EXPR] [--types A,F,...] [--format jsonl|text]
     gateway replay FILE [--filter EXPR] [--verify-checksums] [--json]
+                        [--snapshot PATH [--levels N]]
+    gateway book FILE SYMBOL [--at-seq N | --at-time HH:MM:SS.nnnnnnnnn] [--levels N]
     gateway capture synth -o FILE [--messages N] [--symbols N] [--seed S]
                           [--format pcap|pcapng|binaryfile] [--vlan ID]
 
@@ -17,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.book import Books, BooksConfig
 from gateway.errors import ConfigError, GatewayError, InputError
 
 
@@ -38,7 +41,40 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--verify-checksums", action="store_true")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--snapshot", metavar="PATH", help="write the final books as JSON")
+    p.add_argument("--levels", type=int, default=None, help="levels per side in the snapshot")
+    _add_book_sizes(p)
     p.set_defaults(func=_cmd_replay)
+
+
+def _add_book_sizes(p: argparse.ArgumentParser) -> None:
+    d = BooksConfig()
+    p.add_argument("--max-instruments", type=int, default=d.max_instruments)
+    p.add_argument("--max-orders", type=int, default=d.max_orders, help="live orders")
+    p.add_argument("--max-levels", type=int, default=d.max_levels, help="live price levels")
+
+
+def _books_from(a: argparse.Namespace) -> Books:
+    return Books(BooksConfig(max_instruments=a.max_instruments, max_orders=a.max_orders,
+                             max_levels=a.max_levels, event_capacity=0))
+
+
+def _check_levels(a: argparse.Namespace) -> None:
+    if a.levels is not None and a.levels < 1:
+        raise ConfigError("--levels", f"must be a positive count, not {a.levels}")
+
+
+def _add_book(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("book", help="print one instrument's book as a ladder")
+    p.add_argument("file", help="pcap, pcapng or NASDAQ ITCH BinaryFILE (plain or .gz)")
+    p.add_argument("symbol")
+    at = p.add_mutually_exclusive_group()
+    at.add_argument("--at-seq", type=int, help="the book after this message sequence")
+    at.add_argument("--at-time", help="the book at this exchange time, HH:MM:SS[.nnnnnnnnn]")
+    p.add_argument("--levels", type=int, default=10, help="levels per side (default 10)")
+    p.add_argument("--filter", help="BPF filter expression")
+    _add_book_sizes(p)
+    p.set_defaults(func=_cmd_book)
 
 
 def _add_capture(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     _add_decode(sub)
     _add_replay(sub)
+    _add_book(sub)
     _add_capture(sub)
     return p
 
@@ -89,12 +126,41 @@ def _cmd_decode(a: argparse.Namespace) -> int:
 def _cmd_replay(a: argparse.Namespace) -> int:
     from gateway.replay import format_report, replay
 
+    _check_levels(a)
+    books = _books_from(a)
     rep = replay(a.file, filter=a.filter, verify_checksums=a.verify_checksums,
-                 progress=not a.no_progress)
+                 progress=not a.no_progress, books=books)
+    if a.snapshot:
+        Path(a.snapshot).write_text(json.dumps(books.snapshot(a.levels)) + "\n")
     if a.json:
         print(json.dumps(rep.to_json(), indent=2))
     else:
         print(format_report(rep))
+    return 0
+
+
+def _cmd_book(a: argparse.Namespace) -> int:
+    from gateway.ladder import at_time_ns, format_ladder
+    from gateway.native import Decoder, Source
+
+    _check_levels(a)
+    books = _books_from(a)
+    with Source(a.file, filter=a.filter) as src:
+        dec = Decoder(books=books)
+        if a.at_seq is not None:
+            if a.at_seq < 1:
+                raise ConfigError("--at-seq", f"must be a sequence number >= 1, not {a.at_seq}")
+            dec.stop_after(seq=a.at_seq)
+        elif a.at_time is not None:
+            dec.stop_after(exch_ns=at_time_ns(a.at_time))
+        dec.run(src)
+    try:
+        book = books.book(a.symbol)
+    except KeyError:
+        known = sorted(b.symbol for b in books if b.symbol)
+        shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
+        raise InputError(f"{a.file}: no instrument {a.symbol!r} (known: {shown or 'none'})") from None
+    print(format_ladder(book, a.levels))
     return 0
 
 

@@ -262,6 +262,7 @@ class Decoder:
         verify_checksums: bool = False,
         types: str | None = None,
         record_capacity: int = 8192,
+        books: Any = None,
     ) -> None:
         cfg = ffi.new("struct gw_decoder_config *")
         cfg.flags = (lib.GW_DEC_RECORDS if records else 0) | (
@@ -274,6 +275,9 @@ class Decoder:
         self.records_enabled = records
         if types:
             self.set_types(types)
+        self.books = books  # keeps the books alive while the decoder feeds them
+        if books is not None:
+            check(lib.gw_decoder_attach_books(self._h, books.handle), "decoder")
         self._frames = ffi.new("struct gw_frame[]", BURST)
         self._nrec = ffi.new("uint32_t *")
 
@@ -287,6 +291,11 @@ class Decoder:
                 + ",".join(m.decode() for m in itch50.MESSAGES),
             )
         check(lib.gw_decoder_set_types(self._h, codes.encode()), "--types")
+
+    def stop_after(self, seq: int = 0, exch_ns: int = -1) -> None:
+        """Apply nothing after sequence ``seq`` or exchange time ``exch_ns``
+        (ns since midnight): the books then show that point of the session."""
+        lib.gw_decoder_stop_after(self._h, seq, exch_ns)
 
     def frames(self, frames: Any, n: int) -> int:
         return int(lib.gw_decoder_frames(self._h, frames, n))

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any
 
 from gateway import clock
+from gateway.book import Books, BooksConfig
 from gateway.native import (
     BURST,
     Decoder,
@@ -34,6 +35,7 @@ class ReplayReport:
     sessions: list[SessionStats]
     gaps: list[Gap]
     elapsed_ns: int
+    books: dict[str, Any]
 
     @property
     def messages_per_second(self) -> float:
@@ -82,9 +84,13 @@ def replay(
     verify_checksums: bool = False,
     burst: int = BURST,
     progress: bool = True,
+    books: Books | None = None,
 ) -> ReplayReport:
+    """Decode ``path`` and build its books (``books``, or default-sized ones)."""
+    if books is None:
+        books = Books(BooksConfig(event_capacity=0))
     with Source(path, filter=filter) as src:
-        dec = Decoder(verify_checksums=verify_checksums)
+        dec = Decoder(verify_checksums=verify_checksums, books=books)
         bar = Progress(sys.stderr, progress)
         t0 = clock.monotonic_ns()
         bursts = 0
@@ -103,6 +109,7 @@ def replay(
             sessions=dec.sessions(),
             gaps=dec.gaps(),
             elapsed_ns=elapsed,
+            books=books.stats(),
         )
 
 
@@ -143,6 +150,16 @@ def format_report(r: ReplayReport, max_gaps: int = 20) -> str:
                 f"messages {_n(s.messages)}   gaps {_n(s.gaps)} ({_n(s.gap_messages)} missing)   "
                 f"duplicates {_n(s.dup_messages)}   ended {'yes' if s.ended else 'no'}"
             )
+    b = r.books
+    if b.get("books"):
+        integ = ", ".join(f"{k} {_n(v)}" for k, v in b["integrity"].items() if v) or "none"
+        unknown = ", ".join(f"{k} {_n(v)}" for k, v in sorted(b["unknown_ref_by_type"].items()))
+        lines.append(
+            f"books      {_n(b['books'])} instruments   live orders {_n(b['orders'])} "
+            f"(peak {_n(b['peak_orders'])})   levels {_n(b['levels'])} (peak {_n(b['peak_levels'])})"
+            f"   crossed {_n(b['crossed_books'])}   stale {_n(b['stale_books'])}"
+        )
+        lines.append(f"integrity  {integ}" + (f"   (unknown refs by type: {unknown})" if unknown else ""))
     if r.gaps:
         lines.append(f"gaps (first {min(len(r.gaps), max_gaps)} of {_n(st.gaps)})")
         for g in r.gaps[:max_gaps]:

@@ -29,6 +29,7 @@
 
 #define GW_ITCH_FIELD_TABLE /* this file needs the per-type length table */
 #include "gw/gw.h"
+#include "book.h"
 
 struct gw_decoder {
     struct gw_decoder_stats st;
@@ -40,6 +41,11 @@ struct gw_decoder {
     uint64_t frame_index;    /* frames seen so far (record provenance) */
     uint64_t binfile_seq;    /* ordinal of the next BinaryFILE message */
     uint8_t want[256];       /* record this type? */
+    struct gw_books *books;  /* attached books, or NULL */
+    int stop_armed;          /* stop_after() was called */
+    int stopped;             /* ... and its point was passed */
+    uint64_t stop_seq;
+    int64_t stop_ns;
     struct gw_mold_session sessions[GW_MAX_SESSIONS];
     struct gw_gap gaps[GW_GAP_LOG];
     struct gw_itch_record *rec;
@@ -97,12 +103,20 @@ static inline int itch_message(struct gw_decoder *d, const uint8_t *m, uint32_t 
         }
         count(d, GW_R_ITCH_LONGER, 1);
     }
+    if (GW_UNLIKELY(d->stop_armed) &&
+        ((d->stop_seq && seq > d->stop_seq) ||
+         (d->stop_ns >= 0 && (int64_t)gw_itch_timestamp(m) > d->stop_ns))) {
+        d->stopped = 1;
+        return 0;
+    }
     d->st.messages++;
     d->st.message_bytes += len;
     d->st.by_type[m[0]]++;
     d->st.digest += gw_itch_digest(m);
     if ((d->flags & GW_DEC_RECORDS) && d->want[m[0]])
         fill_record(d, m, len, seq, session, f);
+    if (d->books)
+        gw_books_apply(d->books, m, seq, f->rx_ns);
     return 1;
 }
 
@@ -139,6 +153,8 @@ static void note_gap(struct gw_decoder *d, uint16_t sidx, struct gw_mold_session
         g->line = f->line;
         g->_pad = 0;
     }
+    if (d->books)
+        gw_books_gap(d->books, first, n, f->rx_ns);
 }
 
 /* The sequence 'seq' arrives (first of a packet, or a heartbeat's next
@@ -206,6 +222,17 @@ static void mold_packet(struct gw_decoder *d, const uint8_t *p, uint32_t len,
             return; /* all seen before: do not even walk it */
     }
 
+    if (d->books) {
+        /* First pass: start the books' cache misses for the whole packet. */
+        for (uint32_t k = 0, q = GW_MOLD_HEADER_SIZE; k < cnt && q + 2 <= len; k++) {
+            uint32_t ml = (uint32_t)gw_be16(p + q);
+            if (q + 2 + ml > len)
+                break;
+            if (k >= skip)
+                gw_books_prefetch(d->books, p + q + 2, ml);
+            q += 2 + ml;
+        }
+    }
     uint32_t pos = GW_MOLD_HEADER_SIZE;
     uint32_t i = 0;
     for (; i < cnt; i++) {
@@ -354,6 +381,8 @@ static void sll_frame(struct gw_decoder *d, const struct gw_frame *f, uint32_t h
 
 static inline void one_frame(struct gw_decoder *d, const struct gw_frame *f)
 {
+    if (GW_UNLIKELY(d->stopped))
+        return; /* past the stop point: the books stay as they were there */
     d->st.frames++;
     d->st.frame_bytes += f->len;
     if (!d->st.first_rx_ns)
@@ -509,4 +538,18 @@ const struct gw_gap *gw_decoder_gaps(const struct gw_decoder *d, uint32_t *n)
 uint64_t gw_itch_digest_of(const uint8_t *msg, uint32_t len)
 {
     return len >= GW_ITCH_HEADER_SIZE ? gw_itch_digest(msg) : 0;
+}
+
+int gw_decoder_attach_books(struct gw_decoder *d, struct gw_books *b)
+{
+    d->books = b;
+    return 0;
+}
+
+void gw_decoder_stop_after(struct gw_decoder *d, uint64_t seq, int64_t exch_ns)
+{
+    d->stop_armed = seq != 0 || exch_ns >= 0;
+    d->stop_seq = seq;
+    d->stop_ns = exch_ns;
+    d->stopped = 0;
 }

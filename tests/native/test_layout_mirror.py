@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gateway._native import ffi, lib
+from gateway.book import INTEGRITY_DTYPE, LEVEL_DTYPE, ORDER_DTYPE
 from gateway.native import EVENT_DTYPE, REASONS, RECORD_DTYPE
 from native import gen_layout
 from protocols import itch50
@@ -15,14 +16,18 @@ from protocols import itch50
 def _c_fields(ctype: str) -> dict[str, tuple[int, int]]:
     """name -> (offset, size) of a C struct, as the compiler laid it out."""
     t = ffi.typeof(ctype)
-    return {
-        name: (f.offset, ffi.sizeof(f.type)) for name, f in t.fields if not name.startswith("_")
-    }
+    return {name: (f.offset, ffi.sizeof(f.type)) for name, f in t.fields}
 
 
 @pytest.mark.parametrize(
     ("ctype", "dtype"),
-    [("struct gw_itch_record", RECORD_DTYPE), ("struct gw_event", EVENT_DTYPE)],
+    [
+        ("struct gw_itch_record", RECORD_DTYPE),
+        ("struct gw_event", EVENT_DTYPE),
+        ("struct gw_level_view", LEVEL_DTYPE),
+        ("struct gw_order_view", ORDER_DTYPE),
+        ("struct gw_integrity_record", INTEGRITY_DTYPE),
+    ],
 )
 def test_dtype_mirrors_struct(ctype: str, dtype: np.dtype) -> None:
     assert dtype.itemsize == ffi.sizeof(ctype)

@@ -245,4 +245,147 @@ struct gw_event {
     uint64_t aux;          /* kind-specific: match number, state code, ... */
 };
 
+
+/* ---- order books: every instrument of one feed ------------------------- */
+/* One writer (whoever drives the decoder the books are attached to) owns
+ * them; readers copy consistent views through the gw_book_* calls, which
+ * retry under a per-book seqlock and never block the writer. */
+struct gw_books;  /* opaque */
+
+#define GW_SIDE_BID 0
+#define GW_SIDE_ASK 1
+
+#define GW_BOOK_STALE 1     /* not trustworthy: a pool ran out or a gap */
+#define GW_BOOK_CROSSED 2   /* best bid >= best ask (reported, not corrected) */
+
+#define GW_BOOKS_PREFAULT 1 /* touch every pool page at open, not on first use */
+
+struct gw_books_config {
+    uint32_t max_instruments;   /* books (instrument ids 1..max) */
+    uint32_t max_orders;        /* live orders, all books together */
+    uint32_t max_levels;        /* live price levels, all books together */
+    uint32_t event_capacity;    /* events in the ring (rounded up to a power of two); 0 = none */
+    uint32_t flags;             /* GW_BOOKS_* */
+    uint16_t feed;              /* feed id stamped on events */
+    int16_t price_exponent;     /* ITCH: -4 */
+};
+
+/* A consistent copy of one book's header and best bid and offer. */
+struct gw_book_info {
+    uint32_t id;
+    uint16_t locate;
+    uint16_t feed;
+    uint8_t symbol[8];        /* as sent: space padded */
+    uint8_t trading_state;    /* H: 'H' halted, 'P' paused, 'Q' quotation only, 'T' trading; 0 unknown */
+    uint8_t system_event;     /* the feed's last S event code */
+    uint8_t flags;            /* GW_BOOK_* */
+    uint8_t _pad;
+    uint8_t reason[4];        /* H: trading action reason */
+    int32_t price_exponent;
+    int64_t bid_price;
+    int64_t ask_price;
+    uint64_t bid_shares;
+    uint64_t ask_shares;
+    uint32_t bid_orders;      /* orders at the best bid */
+    uint32_t ask_orders;
+    uint32_t bid_levels;      /* price levels on the side */
+    uint32_t ask_levels;
+    uint64_t orders;          /* live orders in the book */
+    uint64_t messages;        /* messages applied to this book */
+    uint64_t adds;
+    uint64_t executions;      /* E and C */
+    uint64_t cancels;         /* X */
+    uint64_t deletes;         /* D */
+    uint64_t replaces;        /* U */
+    uint64_t trades;          /* E, C, P, Q */
+    uint64_t traded_shares;
+    uint64_t crossed;         /* times the book became crossed */
+    uint64_t last_seq;
+    int64_t last_exch_ns;
+    uint64_t version;         /* seqlock value the copy was taken at */
+};
+
+struct gw_level_view {
+    int64_t price;
+    uint64_t shares;
+    uint32_t orders;
+    uint32_t _pad;
+};
+
+struct gw_order_view {
+    uint64_t ref;
+    uint64_t shares;
+};
+
+enum gw_integrity {
+    GW_I_UNKNOWN_REF = 0,       /* E/C/X/D/U naming a reference that is not live: no change */
+    GW_I_OVER_EXECUTE = 1,      /* executed more than open: order removed */
+    GW_I_OVER_CANCEL = 2,       /* cancelled more than open: order removed */
+    GW_I_DUPLICATE_REF = 3,     /* add naming a live reference: the new replaces the old */
+    GW_I_CROSSED = 4,           /* book became crossed or locked */
+    GW_I_ORDER_POOL_FULL = 5,   /* add dropped, book marked stale */
+    GW_I_LEVEL_POOL_FULL = 6,   /* add dropped, book marked stale */
+    GW_I_BOOK_POOL_FULL = 7,    /* messages for a new instrument dropped */
+    GW_I_GAP = 8,               /* a sequence gap: every book marked stale */
+    GW_I__COUNT = 9
+};
+
+#define GW_INTEGRITY_KEEP 8   /* first records kept per kind */
+
+struct gw_integrity_record {
+    uint64_t ref;           /* order reference (GAP: first missing sequence) */
+    uint64_t seq;           /* sequence of the message (GAP: messages missing) */
+    int64_t exch_ns;        /* its exchange timestamp */
+    uint32_t instrument;
+    uint8_t kind;           /* enum gw_integrity */
+    uint8_t msg_type;       /* ITCH type byte */
+    uint16_t _pad;
+};
+
+struct gw_books_stats {
+    uint64_t messages;          /* ITCH messages applied */
+    uint64_t books;             /* instruments known */
+    uint64_t orders;            /* live orders */
+    uint64_t levels;            /* live levels */
+    uint64_t peak_orders;
+    uint64_t peak_levels;
+    uint64_t stale_books;
+    uint64_t crossed_books;
+    uint64_t events;            /* written to the ring */
+    uint64_t events_dropped;    /* lost because the ring was full */
+    uint64_t overflows;         /* OVERFLOW markers written */
+    uint64_t integrity[GW_I__COUNT];
+    uint64_t unknown_ref_by_type[256];
+    uint64_t bytes;             /* memory the pools take */
+    uint64_t order_bytes;       /* per live order (pool + hash) */
+    uint64_t level_bytes;       /* per level (pool + hash) */
+};
+
+int gw_books_open(struct gw_books **out, const struct gw_books_config *cfg);
+void gw_books_close(struct gw_books *b);
+int gw_decoder_attach_books(struct gw_decoder *dec, struct gw_books *b);
+/* Stop applying messages after this sequence (0 = never) or exchange time
+ * (ns since midnight; -1 = never): to see a book as it was at that point. */
+void gw_decoder_stop_after(struct gw_decoder *dec, uint64_t seq, int64_t exch_ns);
+
+uint32_t gw_books_count(const struct gw_books *b);                /* ids are 1..count */
+uint32_t gw_books_find_symbol(const struct gw_books *b, const char *symbol); /* 0 if none */
+uint32_t gw_books_find_locate(const struct gw_books *b, uint16_t locate);
+int gw_book_info(const struct gw_books *b, uint32_t id, struct gw_book_info *out);
+/* Up to max levels of one side, best first; returns how many. */
+int gw_book_levels(const struct gw_books *b, uint32_t id, int side,
+                   struct gw_level_view *out, uint32_t max);
+/* The orders at one price, in time priority; returns how many (-ENOENT if no level). */
+int gw_book_orders(const struct gw_books *b, uint32_t id, int side, int64_t price,
+                   struct gw_order_view *out, uint32_t max);
+int gw_book_mark_recovered(struct gw_books *b, uint32_t id);
+const struct gw_books_stats *gw_books_stats(const struct gw_books *b);
+const struct gw_integrity_record *gw_books_integrity(const struct gw_books *b, uint32_t *n);
+
+/* The event ring (single producer, single consumer), after libxdp's rings:
+ * peek gives the next contiguous run of readable events, release hands
+ * them back. */
+uint32_t gw_events_peek(struct gw_books *b, const struct gw_event **first, uint32_t max);
+void gw_events_release(struct gw_books *b, uint32_t n);
+
 #endif /* GW_API_H */

@@ -1,0 +1,1071 @@
+/*
+ * book.c -- order-by-order books for every instrument of one feed.
+ *
+ * Theory of operation
+ * -------------------
+ * Everything is sized at open and lives in fixed pools: orders, price
+ * levels, books.  Pool slot 0 is the null index, so a zeroed field means
+ * "none" and indices fit in 32 bits.
+ *
+ *   order hash   ref -> order index          open addressing, linear probing,
+ *   level hash   (book, side, price) -> level   backward-shift deletion
+ *   level list   per book side, best first, doubly linked; a new level is
+ *                put at the head or tail in O(1) when it is beyond them,
+ *                else found by walking from the best price (new levels
+ *                appear near the top)
+ *   order queue  per level, time priority, doubly linked
+ *
+ * Integrity policy (docs/architecture.md): a reference that is not live
+ * changes nothing and is counted per message type; executing or cancelling
+ * more than is open removes the order and is counted; an add naming a live
+ * reference is counted and replaces the old order; a crossed or locked book
+ * is flagged and counted, not corrected; a full pool drops the add, counts
+ * it and marks the book stale.  The first GW_INTEGRITY_KEEP of each kind
+ * are kept with reference, sequence and timestamp.  Nothing here can index
+ * outside a pool whatever the input.
+ *
+ * Readers: each book has a seqlock, odd while the writer changes that book.
+ * gw_book_* copy under it and retry, so a reader in another thread never
+ * sees a half-applied message and the writer never waits.
+ *
+ * Changes leave as gw_event records in a single-producer ring.  When it is
+ * full the writer drops the event (counted) and, once there is room, writes
+ * one GW_EV_OVERFLOW carrying how many were lost: the book is always whole,
+ * so a reader that sees OVERFLOW re-reads the books it follows.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#define GW_ITCH_FIELD_TABLE /* per-type lengths */
+#include "gw/gw.h"
+#include "book.h"
+
+_Static_assert(GW_ITCH_ORDER_EXECUTED_ORDER_REFERENCE_NUMBER_OFF ==
+                   GW_ITCH_ORDER_DELETE_ORDER_REFERENCE_NUMBER_OFF &&
+               GW_ITCH_ORDER_EXECUTED_WITH_PRICE_ORDER_REFERENCE_NUMBER_OFF ==
+                   GW_ITCH_ORDER_DELETE_ORDER_REFERENCE_NUMBER_OFF &&
+               GW_ITCH_ORDER_CANCEL_ORDER_REFERENCE_NUMBER_OFF ==
+                   GW_ITCH_ORDER_DELETE_ORDER_REFERENCE_NUMBER_OFF &&
+               GW_ITCH_ORDER_REPLACE_ORIGINAL_ORDER_REFERENCE_NUMBER_OFF ==
+                   GW_ITCH_ORDER_DELETE_ORDER_REFERENCE_NUMBER_OFF,
+               "the prefetch pass reads every modify message's reference at one offset");
+
+struct order { /* 24 bytes */
+    uint64_t ref;
+    uint32_t shares;     /* ITCH order shares are 32-bit */
+    uint32_t level;
+    uint32_t prev, next; /* within the level, time priority */
+};
+
+struct level {
+    int64_t price;
+    uint64_t shares;
+    uint32_t orders;
+    uint32_t head, tail;  /* order queue */
+    uint32_t prev, next;  /* toward better / worse prices */
+    uint32_t book;
+    uint8_t side;
+    uint8_t _pad[7];
+};
+
+struct oslot {
+    uint64_t ref;
+    uint32_t idx; /* 0 = empty */
+    uint32_t _pad;
+};
+
+struct lslot {
+    int64_t price;
+    uint32_t key; /* book << 1 | side */
+    uint32_t idx;
+};
+
+struct book {
+    uint32_t seq; /* seqlock: odd while being changed */
+    uint32_t head[2], tail[2];
+    uint32_t nlevels[2];
+    struct gw_book_info info; /* header fields the writer keeps current */
+};
+
+struct gw_books {
+    struct gw_books_config cfg;
+    struct gw_books_stats st;
+    struct order *orders;
+    struct level *levels;
+    struct book *books;
+    struct oslot *ohash;
+    struct lslot *lhash;
+    uint64_t omask, lmask;
+    uint32_t ofree, lfree;   /* free lists through .next */
+    uint32_t nbooks;
+    uint32_t locate[65536];  /* locate -> book id */
+    uint8_t system_event;
+    /* symbol -> id: few thousand entries, probed linearly */
+    uint64_t *sym_keys;
+    uint32_t *sym_ids;
+    uint64_t smask;
+    /* events */
+    struct gw_event *ring;
+    uint64_t rmask;
+    uint64_t rhead;          /* written by the producer */
+    uint64_t rtail;          /* written by the consumer */
+    uint64_t pending_lost;   /* dropped since the last OVERFLOW marker */
+    uint32_t nintegrity;
+    uint32_t kept[GW_I__COUNT];
+    struct gw_integrity_record integrity[GW_I__COUNT * GW_INTEGRITY_KEEP];
+    size_t map_bytes[6];
+    void *maps[6];
+};
+
+/* ---- memory ---------------------------------------------------------------- */
+
+static void *pool(struct gw_books *b, int slot, size_t bytes)
+{
+    /* Anonymous mappings are zeroed and, unless prefaulted, only take
+     * memory where they are touched. */
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    if (b->cfg.flags & GW_BOOKS_PREFAULT)
+        flags |= MAP_POPULATE;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    /* Random access over hundreds of MB: huge pages spare the TLB. */
+    madvise(p, bytes, MADV_HUGEPAGE);
+    b->maps[slot] = p;
+    b->map_bytes[slot] = bytes;
+    b->st.bytes += bytes;
+    return p;
+}
+
+static uint64_t pow2_at_least(uint64_t n)
+{
+    uint64_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+static inline uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static inline void gw_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- seqlock --------------------------------------------------------------- */
+
+static inline void write_begin(struct book *bk)
+{
+    __atomic_store_n(&bk->seq, bk->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void write_end(struct book *bk)
+{
+    __atomic_store_n(&bk->seq, bk->seq + 1, __ATOMIC_RELEASE);
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+static inline struct gw_event *ring_slot(struct gw_books *b)
+{
+    uint64_t tail = __atomic_load_n(&b->rtail, __ATOMIC_ACQUIRE);
+    uint64_t used = b->rhead - tail;
+    uint64_t need = b->pending_lost ? 2 : 1;
+    if (used + need > b->rmask + 1) {
+        b->pending_lost++;
+        b->st.events_dropped++;
+        return NULL;
+    }
+    if (b->pending_lost) {
+        struct gw_event *o = &b->ring[b->rhead & b->rmask];
+        memset(o, 0, sizeof(*o));
+        o->kind = GW_EV_OVERFLOW;
+        o->version = GW_EVENT_VERSION;
+        o->feed = b->cfg.feed;
+        o->size = (int64_t)b->pending_lost;
+        b->pending_lost = 0;
+        b->st.overflows++;
+        b->st.events++;
+        __atomic_store_n(&b->rhead, b->rhead + 1, __ATOMIC_RELEASE);
+    }
+    return &b->ring[b->rhead & b->rmask];
+}
+
+static inline void ring_publish(struct gw_books *b)
+{
+    b->st.events++;
+    __atomic_store_n(&b->rhead, b->rhead + 1, __ATOMIC_RELEASE);
+}
+
+struct msgctx {
+    uint64_t seq;
+    int64_t exch_ns;
+    int64_t rx_ns;
+    uint8_t type;
+};
+
+static void emit(struct gw_books *b, uint8_t kind, uint32_t book, uint8_t side,
+                 const struct msgctx *c, int64_t price, int64_t size, uint32_t count,
+                 uint64_t aux, uint8_t flags)
+{
+    if (!b->ring)
+        return;
+    struct gw_event *e = ring_slot(b);
+    if (!e)
+        return;
+    e->kind = kind;
+    e->version = GW_EVENT_VERSION;
+    e->side = side;
+    e->flags = flags;
+    e->feed = b->cfg.feed;
+    e->session = 0;
+    e->instrument = book;
+    e->order_count = count;
+    e->seq = c->seq;
+    e->exch_ns = c->exch_ns;
+    e->rx_ns = c->rx_ns;
+    e->price = price;
+    e->size = size;
+    e->aux = aux;
+    ring_publish(b);
+}
+
+static inline uint8_t side_char(int side) { return side == GW_SIDE_BID ? 'B' : 'S'; }
+
+/* ---- integrity ------------------------------------------------------------- */
+
+static void integrity(struct gw_books *b, int kind, uint32_t book, uint64_t ref,
+                      const struct msgctx *c)
+{
+    b->st.integrity[kind]++;
+    if (b->kept[kind] >= GW_INTEGRITY_KEEP)
+        return;
+    b->kept[kind]++;
+    struct gw_integrity_record *r = &b->integrity[b->nintegrity++];
+    r->ref = ref;
+    r->seq = c->seq;
+    r->exch_ns = c->exch_ns;
+    r->instrument = book;
+    r->kind = (uint8_t)kind;
+    r->msg_type = c->type;
+    r->_pad = 0;
+}
+
+static void mark_stale(struct gw_books *b, uint32_t id, const struct msgctx *c)
+{
+    struct book *bk = &b->books[id];
+    if (bk->info.flags & GW_BOOK_STALE)
+        return;
+    bk->info.flags |= GW_BOOK_STALE;
+    b->st.stale_books++;
+    emit(b, GW_EV_STALE, id, 0, c, 0, 0, 0, 0, 0);
+}
+
+/* ---- order hash ---------------------------------------------------------- */
+
+/* Exchanges hand out order references in increasing order, and the orders
+ * a message names are mostly recent.  Folding (rather than mixing) keeps
+ * neighbouring references in neighbouring slots, so the live window shares
+ * cache lines and pages; the high bits folded in spread strided patterns. */
+static inline uint64_t order_home(const struct gw_books *b, uint64_t ref)
+{
+    return (ref ^ (ref >> 23) ^ (ref >> 46)) & b->omask;
+}
+
+static inline uint32_t order_find(const struct gw_books *b, uint64_t ref)
+{
+    for (uint64_t i = order_home(b, ref);; i = (i + 1) & b->omask) {
+        const struct oslot *s = &b->ohash[i];
+        if (!s->idx)
+            return 0;
+        if (s->ref == ref)
+            return s->idx;
+    }
+}
+
+static inline void order_hash_put(struct gw_books *b, uint64_t ref, uint32_t idx)
+{
+    uint64_t i = order_home(b, ref);
+    while (b->ohash[i].idx)
+        i = (i + 1) & b->omask;
+    b->ohash[i].ref = ref;
+    b->ohash[i].idx = idx;
+}
+
+static void order_hash_del(struct gw_books *b, uint64_t ref)
+{
+    uint64_t i = order_home(b, ref);
+    while (b->ohash[i].ref != ref || !b->ohash[i].idx)
+        i = (i + 1) & b->omask;
+    /* Backward-shift deletion: no tombstones, probes stay short. */
+    for (uint64_t j = (i + 1) & b->omask;; j = (j + 1) & b->omask) {
+        if (!b->ohash[j].idx)
+            break;
+        uint64_t home = order_home(b, b->ohash[j].ref);
+        /* Move j into the hole at i if its home is not in (i, j]. */
+        if (((j - home) & b->omask) >= ((j - i) & b->omask)) {
+            b->ohash[i] = b->ohash[j];
+            i = j;
+        }
+    }
+    b->ohash[i].idx = 0;
+    b->ohash[i].ref = 0;
+}
+
+/* ---- level hash ------------------------------------------------------------- */
+
+static inline uint64_t level_home(const struct gw_books *b, uint32_t key, int64_t price)
+{
+    return mix((uint64_t)price * 0x9E3779B97F4A7C15ULL ^ key) & b->lmask;
+}
+
+static inline uint32_t level_find(const struct gw_books *b, uint32_t key, int64_t price)
+{
+    for (uint64_t i = level_home(b, key, price);; i = (i + 1) & b->lmask) {
+        const struct lslot *s = &b->lhash[i];
+        if (!s->idx)
+            return 0;
+        if (s->key == key && s->price == price)
+            return s->idx;
+    }
+}
+
+static void level_hash_put(struct gw_books *b, uint32_t key, int64_t price, uint32_t idx)
+{
+    uint64_t i = level_home(b, key, price);
+    while (b->lhash[i].idx)
+        i = (i + 1) & b->lmask;
+    b->lhash[i].key = key;
+    b->lhash[i].price = price;
+    b->lhash[i].idx = idx;
+}
+
+static void level_hash_del(struct gw_books *b, uint32_t key, int64_t price)
+{
+    uint64_t i = level_home(b, key, price);
+    while (!(b->lhash[i].idx && b->lhash[i].key == key && b->lhash[i].price == price))
+        i = (i + 1) & b->lmask;
+    for (uint64_t j = (i + 1) & b->lmask;; j = (j + 1) & b->lmask) {
+        if (!b->lhash[j].idx)
+            break;
+        uint64_t home = level_home(b, b->lhash[j].key, b->lhash[j].price);
+        if (((j - home) & b->lmask) >= ((j - i) & b->lmask)) {
+            b->lhash[i] = b->lhash[j];
+            i = j;
+        }
+    }
+    memset(&b->lhash[i], 0, sizeof(b->lhash[i]));
+}
+
+/* ---- levels -------------------------------------------------------------- */
+
+static inline int better(int side, int64_t a, int64_t c)
+{
+    return side == GW_SIDE_BID ? a > c : a < c;
+}
+
+/* The level for (book, side, price), created if absent; 0 if the pool is full. */
+static uint32_t level_get(struct gw_books *b, uint32_t id, int side, int64_t price)
+{
+    uint32_t key = id << 1 | (uint32_t)side;
+    uint32_t li = level_find(b, key, price);
+    if (li)
+        return li;
+    li = b->lfree;
+    if (!li)
+        return 0;
+    struct level *L = &b->levels[li];
+    b->lfree = L->next;
+    memset(L, 0, sizeof(*L));
+    L->price = price;
+    L->book = id;
+    L->side = (uint8_t)side;
+    level_hash_put(b, key, price, li);
+
+    struct book *bk = &b->books[id];
+    uint32_t head = bk->head[side], tail = bk->tail[side];
+    if (!head) {
+        bk->head[side] = bk->tail[side] = li;
+    } else if (better(side, price, b->levels[head].price)) {
+        L->next = head;
+        b->levels[head].prev = li;
+        bk->head[side] = li;
+    } else if (!better(side, price, b->levels[tail].price)) {
+        L->prev = tail;
+        b->levels[tail].next = li;
+        bk->tail[side] = li;
+    } else {
+        uint32_t cur = head;
+        while (better(side, b->levels[cur].price, price))
+            cur = b->levels[cur].next;
+        /* insert before cur (cur is not the head: price is worse than it) */
+        uint32_t prev = b->levels[cur].prev;
+        L->prev = prev;
+        L->next = cur;
+        b->levels[prev].next = li;
+        b->levels[cur].prev = li;
+    }
+    bk->nlevels[side]++;
+    if (++b->st.levels > b->st.peak_levels)
+        b->st.peak_levels = b->st.levels;
+    return li;
+}
+
+static void level_free(struct gw_books *b, uint32_t li)
+{
+    struct level *L = &b->levels[li];
+    struct book *bk = &b->books[L->book];
+    int side = L->side;
+    if (L->prev)
+        b->levels[L->prev].next = L->next;
+    else
+        bk->head[side] = L->next;
+    if (L->next)
+        b->levels[L->next].prev = L->prev;
+    else
+        bk->tail[side] = L->prev;
+    bk->nlevels[side]--;
+    level_hash_del(b, L->book << 1 | (uint32_t)side, L->price);
+    L->next = b->lfree;
+    L->prev = 0;
+    b->lfree = li;
+    b->st.levels--;
+}
+
+/* ---- orders -------------------------------------------------------------- */
+
+static void level_event(struct gw_books *b, const struct level *L, const struct msgctx *c)
+{
+    emit(b, GW_EV_BOOK_LEVEL, L->book, side_char(L->side), c, L->price, (int64_t)L->shares,
+         L->orders, 0, 0);
+}
+
+/* Take an order out of its level (and the level out of the book if empty). */
+static void order_remove(struct gw_books *b, uint32_t oi, const struct msgctx *c)
+{
+    struct order *o = &b->orders[oi];
+    uint32_t li = o->level;
+    struct level *L = &b->levels[li];
+    if (o->prev)
+        b->orders[o->prev].next = o->next;
+    else
+        L->head = o->next;
+    if (o->next)
+        b->orders[o->next].prev = o->prev;
+    else
+        L->tail = o->prev;
+    L->shares -= o->shares;
+    L->orders--;
+    b->books[L->book].info.orders--;
+    level_event(b, L, c);
+    if (!L->orders)
+        level_free(b, li);
+    order_hash_del(b, o->ref);
+    o->next = b->ofree;
+    o->prev = 0;
+    o->ref = 0;
+    b->ofree = oi;
+    b->st.orders--;
+}
+
+static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, int64_t price,
+                      uint64_t shares, const struct msgctx *c)
+{
+    uint32_t old = order_find(b, ref);
+    if (old) {
+        integrity(b, GW_I_DUPLICATE_REF, id, ref, c);
+        order_remove(b, old, c);
+    }
+    uint32_t oi = b->ofree;
+    if (!oi) {
+        integrity(b, GW_I_ORDER_POOL_FULL, id, ref, c);
+        mark_stale(b, id, c);
+        return;
+    }
+    uint32_t li = level_get(b, id, side, price);
+    if (!li) {
+        integrity(b, GW_I_LEVEL_POOL_FULL, id, ref, c);
+        mark_stale(b, id, c);
+        return;
+    }
+    struct order *o = &b->orders[oi];
+    b->ofree = o->next;
+    struct level *L = &b->levels[li];
+    o->ref = ref;
+    o->shares = (uint32_t)shares;
+    o->level = li;
+    o->next = 0;
+    o->prev = L->tail;
+    if (L->tail)
+        b->orders[L->tail].next = oi;
+    else
+        L->head = oi;
+    L->tail = oi;
+    L->shares += shares;
+    L->orders++;
+    order_hash_put(b, ref, oi);
+    b->books[id].info.orders++;
+    if (++b->st.orders > b->st.peak_orders)
+        b->st.peak_orders = b->st.orders;
+    level_event(b, L, c);
+}
+
+/* E, C, X: take shares off an order; too many removes it (counted). */
+static void order_reduce(struct gw_books *b, uint32_t oi, uint64_t by, int over_kind,
+                         const struct msgctx *c)
+{
+    struct order *o = &b->orders[oi];
+    if (by >= o->shares) {
+        if (by > o->shares)
+            integrity(b, over_kind, b->levels[o->level].book, o->ref, c);
+        order_remove(b, oi, c);
+        return;
+    }
+    struct level *L = &b->levels[o->level];
+    o->shares -= (uint32_t)by;
+    L->shares -= by;
+    level_event(b, L, c);
+}
+
+/* ---- books ----------------------------------------------------------------- */
+
+static inline int side_of(uint8_t indicator) { return indicator == 'S' ? GW_SIDE_ASK : GW_SIDE_BID; }
+
+static uint64_t sym_key(const uint8_t *sym)
+{
+    uint64_t k;
+    memcpy(&k, sym, 8);
+    return k;
+}
+
+static uint32_t sym_lookup(const struct gw_books *b, uint64_t key)
+{
+    for (uint64_t i = mix(key) & b->smask;; i = (i + 1) & b->smask) {
+        if (!b->sym_ids[i])
+            return 0;
+        if (b->sym_keys[i] == key)
+            return b->sym_ids[i];
+    }
+}
+
+static void sym_put(struct gw_books *b, uint64_t key, uint32_t id)
+{
+    uint64_t i = mix(key) & b->smask;
+    while (b->sym_ids[i] && b->sym_keys[i] != key)
+        i = (i + 1) & b->smask;
+    b->sym_keys[i] = key;
+    __atomic_store_n(&b->sym_ids[i], id, __ATOMIC_RELEASE);
+}
+
+static void name_book(struct gw_books *b, uint32_t id, const uint8_t *sym)
+{
+    struct book *bk = &b->books[id];
+    memcpy(bk->info.symbol, sym, 8);
+    sym_put(b, sym_key(sym), id);
+}
+
+/* The book a message's locate maps to, created on first sight.  R names
+ * it; a book first seen in an add is named from the add's stock field. */
+static uint32_t book_for(struct gw_books *b, uint16_t locate, const uint8_t *sym,
+                         const struct msgctx *c)
+{
+    uint32_t id = b->locate[locate];
+    if (id)
+        return id;
+    /* Same symbol under a new locate (a new day): same instrument. */
+    if (sym) {
+        id = sym_lookup(b, sym_key(sym));
+        if (id) {
+            b->locate[locate] = id;
+            b->books[id].info.locate = locate;
+            return id;
+        }
+    }
+    if (b->nbooks == b->cfg.max_instruments) {
+        integrity(b, GW_I_BOOK_POOL_FULL, 0, locate, c);
+        return 0;
+    }
+    id = b->nbooks + 1;
+    struct book *bk = &b->books[id];
+    memset(bk, 0, sizeof(*bk));
+    bk->info.id = id;
+    bk->info.locate = locate;
+    bk->info.feed = b->cfg.feed;
+    bk->info.price_exponent = b->cfg.price_exponent;
+    bk->info.system_event = b->system_event;
+    memset(bk->info.symbol, ' ', 8);
+    if (sym)
+        name_book(b, id, sym);
+    b->locate[locate] = id;
+    /* Publish the book only once it is whole: readers check ids against it. */
+    __atomic_store_n(&b->nbooks, id, __ATOMIC_RELEASE);
+    b->st.books = id;
+    return id;
+}
+
+/* After a change: refresh the cached best bid and offer, emit BBO events
+ * for the sides that moved, and report a book that crossed. */
+static void settle(struct gw_books *b, uint32_t id, const struct msgctx *c)
+{
+    struct book *bk = &b->books[id];
+    struct gw_book_info *in = &bk->info;
+    for (int side = 0; side < 2; side++) {
+        uint32_t h = bk->head[side];
+        int64_t px = h ? b->levels[h].price : 0;
+        uint64_t sz = h ? b->levels[h].shares : 0;
+        uint32_t n = h ? b->levels[h].orders : 0;
+        int64_t *cpx = side ? &in->ask_price : &in->bid_price;
+        uint64_t *csz = side ? &in->ask_shares : &in->bid_shares;
+        uint32_t *cn = side ? &in->ask_orders : &in->bid_orders;
+        if (px != *cpx || sz != *csz || n != *cn) {
+            *cpx = px;
+            *csz = sz;
+            *cn = n;
+            emit(b, GW_EV_BBO, id, side_char(side), c, px, (int64_t)sz, n, 0, 0);
+        }
+    }
+    in->bid_levels = bk->nlevels[0];
+    in->ask_levels = bk->nlevels[1];
+    int crossed = bk->head[0] && bk->head[1] && in->bid_price >= in->ask_price;
+    if (crossed && !(in->flags & GW_BOOK_CROSSED)) {
+        in->flags |= GW_BOOK_CROSSED;
+        in->crossed++;
+        b->st.crossed_books++;
+        integrity(b, GW_I_CROSSED, id, 0, c);
+    } else if (!crossed && (in->flags & GW_BOOK_CROSSED)) {
+        in->flags &= (uint8_t)~GW_BOOK_CROSSED;
+        b->st.crossed_books--;
+    }
+}
+
+static void trade(struct gw_books *b, uint32_t id, uint8_t side, int64_t price, uint64_t shares,
+                  uint64_t match, uint8_t flags, const struct msgctx *c)
+{
+    struct gw_book_info *in = &b->books[id].info;
+    in->trades++;
+    in->traded_shares += shares;
+    emit(b, GW_EV_TRADE, id, side, c, price, (int64_t)shares, 0, match, flags);
+}
+
+/* Look up the order a modify message names; counts it if unknown. */
+static uint32_t live_order(struct gw_books *b, uint64_t ref, uint16_t locate,
+                           const struct msgctx *c)
+{
+    uint32_t oi = order_find(b, ref);
+    if (!oi) {
+        b->st.unknown_ref_by_type[c->type]++;
+        integrity(b, GW_I_UNKNOWN_REF, b->locate[locate], ref, c);
+    }
+    return oi;
+}
+
+void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t rx_ns)
+{
+    struct msgctx c = {seq, (int64_t)gw_itch_timestamp(m), rx_ns, m[0]};
+    uint16_t locate = (uint16_t)gw_itch_locate(m);
+    uint32_t id = 0;
+    b->st.messages++;
+
+    switch (m[0]) {
+    case 'A':
+    case 'F': {
+        id = book_for(b, locate, gw_itch_add_order__stock(m), &c);
+        if (!id)
+            return;
+        struct book *bk = &b->books[id];
+        write_begin(bk);
+        order_add(b, id, side_of(*gw_itch_add_order__buy_sell_indicator(m)),
+                  gw_itch_add_order__order_reference_number(m),
+                  (int64_t)gw_itch_add_order__price(m), gw_itch_add_order__shares(m), &c);
+        bk->info.adds++;
+        break;
+    }
+    case 'E':
+    case 'C': {
+        uint32_t oi = live_order(b, gw_itch_order_executed__order_reference_number(m), locate, &c);
+        if (!oi)
+            return;
+        struct order *o = &b->orders[oi];
+        struct level *L = &b->levels[o->level];
+        id = L->book;
+        struct book *bk = &b->books[id];
+        write_begin(bk);
+        uint64_t shares = gw_itch_order_executed__executed_shares(m);
+        uint64_t match = gw_itch_order_executed__match_number(m);
+        /* C: the trade prints at its own price; the order keeps its price. */
+        int64_t px = m[0] == 'C' ? (int64_t)gw_itch_order_executed_with_price__execution_price(m)
+                                 : L->price;
+        uint8_t flags = m[0] == 'C' ? *gw_itch_order_executed_with_price__printable(m) : 'Y';
+        trade(b, id, side_char(L->side), px, shares, match, flags, &c);
+        order_reduce(b, oi, shares, GW_I_OVER_EXECUTE, &c);
+        bk->info.executions++;
+        break;
+    }
+    case 'X': {
+        uint32_t oi = live_order(b, gw_itch_order_cancel__order_reference_number(m), locate, &c);
+        if (!oi)
+            return;
+        id = b->levels[b->orders[oi].level].book;
+        write_begin(&b->books[id]);
+        order_reduce(b, oi, gw_itch_order_cancel__cancelled_shares(m), GW_I_OVER_CANCEL, &c);
+        b->books[id].info.cancels++;
+        break;
+    }
+    case 'D': {
+        uint32_t oi = live_order(b, gw_itch_order_delete__order_reference_number(m), locate, &c);
+        if (!oi)
+            return;
+        id = b->levels[b->orders[oi].level].book;
+        write_begin(&b->books[id]);
+        order_remove(b, oi, &c);
+        b->books[id].info.deletes++;
+        break;
+    }
+    case 'U': {
+        uint32_t oi = live_order(b, gw_itch_order_replace__original_order_reference_number(m),
+                                 locate, &c);
+        if (!oi)
+            return; /* an unknown original adds nothing */
+        struct level *L = &b->levels[b->orders[oi].level];
+        id = L->book;
+        int side = L->side;
+        write_begin(&b->books[id]);
+        order_remove(b, oi, &c);
+        order_add(b, id, side, gw_itch_order_replace__new_order_reference_number(m),
+                  (int64_t)gw_itch_order_replace__price(m), gw_itch_order_replace__shares(m), &c);
+        b->books[id].info.replaces++;
+        break;
+    }
+    case 'P': {
+        id = book_for(b, locate, gw_itch_trade__stock(m), &c);
+        if (!id)
+            return;
+        write_begin(&b->books[id]);
+        trade(b, id, *gw_itch_trade__buy_sell_indicator(m), (int64_t)gw_itch_trade__price(m),
+              gw_itch_trade__shares(m), gw_itch_trade__match_number(m), 'P', &c);
+        break;
+    }
+    case 'Q': {
+        id = book_for(b, locate, gw_itch_cross_trade__stock(m), &c);
+        if (!id)
+            return;
+        write_begin(&b->books[id]);
+        trade(b, id, 0, (int64_t)gw_itch_cross_trade__cross_price(m),
+              gw_itch_cross_trade__shares(m), gw_itch_cross_trade__match_number(m),
+              *gw_itch_cross_trade__cross_type(m), &c);
+        break;
+    }
+    case 'R': {
+        const uint8_t *sym = gw_itch_stock_directory__stock(m);
+        id = book_for(b, locate, sym, &c);
+        if (!id)
+            return;
+        write_begin(&b->books[id]);
+        if (sym_key(b->books[id].info.symbol) != sym_key(sym))
+            name_book(b, id, sym);
+        break;
+    }
+    case 'H': {
+        id = book_for(b, locate, gw_itch_stock_trading_action__stock(m), &c);
+        if (!id)
+            return;
+        struct gw_book_info *in = &b->books[id].info;
+        write_begin(&b->books[id]);
+        in->trading_state = *gw_itch_stock_trading_action__trading_state(m);
+        memcpy(in->reason, gw_itch_stock_trading_action__reason(m), 4);
+        emit(b, GW_EV_BOOK_STATE, id, 0, &c, 0, 0, 0, in->trading_state, 'H');
+        break;
+    }
+    case 'S': {
+        /* Feed-wide: every book keeps the feed's last system event. */
+        b->system_event = *gw_itch_system_event__event_code(m);
+        for (uint32_t i = 1; i <= b->nbooks; i++) {
+            write_begin(&b->books[i]);
+            b->books[i].info.system_event = b->system_event;
+            write_end(&b->books[i]);
+        }
+        emit(b, GW_EV_BOOK_STATE, 0, 0, &c, 0, 0, 0, b->system_event, 'S');
+        return;
+    }
+    default:
+        return; /* no book state in the other types */
+    }
+    struct book *bk = &b->books[id];
+    bk->info.messages++;
+    bk->info.last_seq = seq;
+    bk->info.last_exch_ns = c.exch_ns;
+    settle(b, id, &c);
+    write_end(bk);
+}
+
+/* Ask for the hash slots a message will probe, ahead of applying it: with a
+ * packet's messages prefetched first, their cache misses overlap instead of
+ * following one another. */
+void gw_books_prefetch(const struct gw_books *b, const uint8_t *m, uint32_t len)
+{
+    if (len < GW_ITCH_MIN_LEN)
+        return;
+    switch (m[0]) {
+    case 'A':
+    case 'F': {
+        if (len < GW_ITCH_ADD_ORDER_LEN)
+            return;
+        uint32_t id = b->locate[gw_itch_locate(m)];
+        int side = side_of(*gw_itch_add_order__buy_sell_indicator(m));
+        __builtin_prefetch(&b->lhash[level_home(b, id << 1 | (uint32_t)side,
+                                                (int64_t)gw_itch_add_order__price(m))]);
+        __builtin_prefetch(&b->ohash[order_home(b, gw_itch_add_order__order_reference_number(m))]);
+        return;
+    }
+    case 'E':
+    case 'C':
+    case 'X':
+    case 'D':
+    case 'U':
+        /* Every modify message carries the reference at the same offset. */
+        if (len >= GW_ITCH_ORDER_DELETE_LEN)
+            __builtin_prefetch(
+                &b->ohash[order_home(b, gw_itch_order_delete__order_reference_number(m))]);
+        return;
+    default:
+        return;
+    }
+}
+
+void gw_books_gap(struct gw_books *b, uint64_t first, uint64_t count, int64_t rx_ns)
+{
+    struct msgctx c = {first, 0, rx_ns, 0};
+    emit(b, GW_EV_GAP, 0, 0, &c, 0, (int64_t)count, 0, 0, 0);
+    b->st.integrity[GW_I_GAP]++;
+    if (b->kept[GW_I_GAP] < GW_INTEGRITY_KEEP) {
+        b->kept[GW_I_GAP]++;
+        struct gw_integrity_record *r = &b->integrity[b->nintegrity++];
+        memset(r, 0, sizeof(*r));
+        r->ref = first;
+        r->seq = count;
+        r->kind = GW_I_GAP;
+    }
+    /* Without the missing messages no book can be trusted. */
+    for (uint32_t i = 1; i <= b->nbooks; i++) {
+        write_begin(&b->books[i]);
+        mark_stale(b, i, &c);
+        write_end(&b->books[i]);
+    }
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+int gw_books_open(struct gw_books **out, const struct gw_books_config *cfg)
+{
+    if (!cfg || !cfg->max_instruments || !cfg->max_orders || !cfg->max_levels ||
+        cfg->max_orders >= 0x7FFFFFFFu || cfg->max_levels >= 0x7FFFFFFFu ||
+        cfg->max_instruments >= 0x7FFFFFFFu || cfg->event_capacity > (1u << 30))
+        return GW_ECONFIG;
+    struct gw_books *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->cfg = *cfg;
+    uint64_t no = (uint64_t)cfg->max_orders + 1, nl = (uint64_t)cfg->max_levels + 1;
+    uint64_t nb = (uint64_t)cfg->max_instruments + 1;
+    uint64_t oh = pow2_at_least(no * 2), lh = pow2_at_least(nl * 2), sh = pow2_at_least(nb * 2);
+    b->omask = oh - 1;
+    b->lmask = lh - 1;
+    b->smask = sh - 1;
+    b->orders = pool(b, 0, no * sizeof(struct order));
+    b->levels = pool(b, 1, nl * sizeof(struct level));
+    b->ohash = pool(b, 2, oh * sizeof(struct oslot));
+    b->lhash = pool(b, 3, lh * sizeof(struct lslot));
+    b->books = pool(b, 4, nb * sizeof(struct book));
+    b->sym_keys = pool(b, 5, sh * (sizeof(uint64_t) + sizeof(uint32_t)));
+    if (!b->orders || !b->levels || !b->ohash || !b->lhash || !b->books || !b->sym_keys) {
+        gw_books_close(b);
+        return -ENOMEM;
+    }
+    b->sym_ids = (uint32_t *)(b->sym_keys + sh);
+    if (cfg->event_capacity) {
+        uint64_t rc = pow2_at_least(cfg->event_capacity);
+        b->ring = calloc(rc, sizeof(struct gw_event));
+        if (!b->ring) {
+            gw_books_close(b);
+            return -ENOMEM;
+        }
+        b->rmask = rc - 1;
+        b->st.bytes += rc * sizeof(struct gw_event);
+    }
+    /* Free lists: every slot but the null slot 0, lowest first. */
+    for (uint32_t i = 1; i < no; i++)
+        b->orders[i].next = i + 1 < no ? i + 1 : 0;
+    b->ofree = 1;
+    for (uint32_t i = 1; i < nl; i++)
+        b->levels[i].next = i + 1 < nl ? i + 1 : 0;
+    b->lfree = 1;
+    b->st.order_bytes = sizeof(struct order) + 2 * sizeof(struct oslot);
+    b->st.level_bytes = sizeof(struct level) + 2 * sizeof(struct lslot);
+    *out = b;
+    return 0;
+}
+
+void gw_books_close(struct gw_books *b)
+{
+    if (!b)
+        return;
+    for (int i = 0; i < 6; i++)
+        if (b->maps[i])
+            munmap(b->maps[i], b->map_bytes[i]);
+    free(b->ring);
+    free(b);
+}
+
+/* ---- readers ------------------------------------------------------------- */
+
+static inline uint32_t read_begin(const struct book *bk)
+{
+    uint32_t s;
+    while ((s = __atomic_load_n(&bk->seq, __ATOMIC_ACQUIRE)) & 1)
+        gw_cpu_relax();
+    return s;
+}
+
+static inline int read_retry(const struct book *bk, uint32_t s)
+{
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&bk->seq, __ATOMIC_RELAXED) != s;
+}
+
+uint32_t gw_books_count(const struct gw_books *b)
+{
+    return __atomic_load_n(&b->nbooks, __ATOMIC_ACQUIRE);
+}
+
+uint32_t gw_books_find_symbol(const struct gw_books *b, const char *symbol)
+{
+    uint8_t sym[8];
+    size_t n = strlen(symbol);
+    if (n > 8)
+        return 0;
+    memset(sym, ' ', 8);
+    memcpy(sym, symbol, n);
+    return sym_lookup(b, sym_key(sym));
+}
+
+uint32_t gw_books_find_locate(const struct gw_books *b, uint16_t locate)
+{
+    return b->locate[locate];
+}
+
+int gw_book_info(const struct gw_books *b, uint32_t id, struct gw_book_info *out)
+{
+    if (id == 0 || id > gw_books_count(b))
+        return -ENOENT;
+    const struct book *bk = &b->books[id];
+    uint32_t s;
+    do {
+        s = read_begin(bk);
+        memcpy(out, &bk->info, sizeof(*out));
+    } while (read_retry(bk, s));
+    out->version = s;
+    return 0;
+}
+
+int gw_book_levels(const struct gw_books *b, uint32_t id, int side, struct gw_level_view *out,
+                   uint32_t max)
+{
+    if (id == 0 || id > gw_books_count(b) || (side != GW_SIDE_BID && side != GW_SIDE_ASK))
+        return -ENOENT;
+    const struct book *bk = &b->books[id];
+    uint32_t s, n;
+    do {
+        s = read_begin(bk);
+        n = 0;
+        /* Indices are checked, so a walk racing the writer stays inside the
+         * pool; the seqlock then throws the copy away. */
+        for (uint32_t li = bk->head[side]; li && li <= b->cfg.max_levels && n < max;
+             li = b->levels[li].next) {
+            out[n].price = b->levels[li].price;
+            out[n].shares = b->levels[li].shares;
+            out[n].orders = b->levels[li].orders;
+            out[n]._pad = 0;
+            n++;
+        }
+    } while (read_retry(bk, s));
+    return (int)n;
+}
+
+int gw_book_orders(const struct gw_books *b, uint32_t id, int side, int64_t price,
+                   struct gw_order_view *out, uint32_t max)
+{
+    if (id == 0 || id > gw_books_count(b) || (side != GW_SIDE_BID && side != GW_SIDE_ASK))
+        return -ENOENT;
+    const struct book *bk = &b->books[id];
+    uint32_t s, n;
+    int found;
+    do {
+        s = read_begin(bk);
+        n = 0;
+        uint32_t li = level_find(b, id << 1 | (uint32_t)side, price);
+        found = li != 0;
+        for (uint32_t oi = li ? b->levels[li].head : 0;
+             oi && oi <= b->cfg.max_orders && n < max; oi = b->orders[oi].next) {
+            out[n].ref = b->orders[oi].ref;
+            out[n].shares = b->orders[oi].shares;
+            n++;
+        }
+    } while (read_retry(bk, s));
+    return found ? (int)n : -ENOENT;
+}
+
+int gw_book_mark_recovered(struct gw_books *b, uint32_t id)
+{
+    if (id == 0 || id > b->nbooks)
+        return -ENOENT;
+    struct book *bk = &b->books[id];
+    if (!(bk->info.flags & GW_BOOK_STALE))
+        return 0;
+    write_begin(bk);
+    bk->info.flags &= (uint8_t)~GW_BOOK_STALE;
+    b->st.stale_books--;
+    write_end(bk);
+    struct msgctx c = {bk->info.last_seq, bk->info.last_exch_ns, gw_clock_realtime_ns(), 0};
+    emit(b, GW_EV_RECOVERED, id, 0, &c, 0, 0, 0, 0, 0);
+    return 0;
+}
+
+const struct gw_books_stats *gw_books_stats(const struct gw_books *b) { return &b->st; }
+
+const struct gw_integrity_record *gw_books_integrity(const struct gw_books *b, uint32_t *n)
+{
+    *n = b->nintegrity;
+    return b->integrity;
+}
+
+uint32_t gw_events_peek(struct gw_books *b, const struct gw_event **first, uint32_t max)
+{
+    if (!b->ring)
+        return 0;
+    uint64_t head = __atomic_load_n(&b->rhead, __ATOMIC_ACQUIRE);
+    uint64_t tail = b->rtail;
+    uint64_t avail = head - tail;
+    uint64_t to_end = (b->rmask + 1) - (tail & b->rmask);
+    uint64_t n = avail < to_end ? avail : to_end;
+    if (n > max)
+        n = max;
+    *first = &b->ring[tail & b->rmask];
+    return (uint32_t)n;
+}
+
+void gw_events_release(struct gw_books *b, uint32_t n)
+{
+    __atomic_store_n(&b->rtail, b->rtail + n, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,14 @@
+/* book.h -- what the decoder calls on the books (private). */
+#ifndef GW_BOOK_H
+#define GW_BOOK_H
+
+#include "gw/gw.h"
+
+/* Apply one decoded ITCH message (known type, at least its spec length). */
+void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t rx_ns);
+/* Prefetch what applying this message will touch (no effect on state). */
+void gw_books_prefetch(const struct gw_books *b, const uint8_t *m, uint32_t len);
+/* A sequence gap: every book is stale until recovered. */
+void gw_books_gap(struct gw_books *b, uint64_t first, uint64_t count, int64_t rx_ns);
+
+#endif
