@@ -284,32 +284,23 @@ static inline uint64_t order_home(const struct gw_books *b, uint64_t ref)
     return (ref ^ (ref >> 23) ^ (ref >> 46)) & b->omask;
 }
 
-static inline uint32_t order_find(const struct gw_books *b, uint64_t ref)
+/* One probe for both questions: the order's index (0 if not live) and the
+ * slot it is in -- or, if not live, the empty slot where it would go. */
+static inline uint32_t order_probe(const struct gw_books *b, uint64_t ref, uint64_t *slot)
 {
     for (uint64_t i = order_home(b, ref);; i = (i + 1) & b->omask) {
         const struct oslot *s = &b->ohash[i];
-        if (!s->idx)
-            return 0;
-        if (s->ref == ref)
+        if (!s->idx || s->ref == ref) {
+            *slot = i;
             return s->idx;
+        }
     }
 }
 
-static inline void order_hash_put(struct gw_books *b, uint64_t ref, uint32_t idx)
+/* Empty slot i, backward-shifting the entries after it: no tombstones, so
+ * probes stay short however long the day. */
+static void order_hash_del_at(struct gw_books *b, uint64_t i)
 {
-    uint64_t i = order_home(b, ref);
-    while (b->ohash[i].idx)
-        i = (i + 1) & b->omask;
-    b->ohash[i].ref = ref;
-    b->ohash[i].idx = idx;
-}
-
-static void order_hash_del(struct gw_books *b, uint64_t ref)
-{
-    uint64_t i = order_home(b, ref);
-    while (b->ohash[i].ref != ref || !b->ohash[i].idx)
-        i = (i + 1) & b->omask;
-    /* Backward-shift deletion: no tombstones, probes stay short. */
     for (uint64_t j = (i + 1) & b->omask;; j = (j + 1) & b->omask) {
         if (!b->ohash[j].idx)
             break;
@@ -379,8 +370,13 @@ static inline int better(int side, int64_t a, int64_t c)
 /* The level for (book, side, price), created if absent; 0 if the pool is full. */
 static uint32_t level_get(struct gw_books *b, uint32_t id, int side, int64_t price)
 {
+    struct book *bk = &b->books[id];
+    /* Most adds join the best price: no hashing for those. */
+    uint32_t li = bk->head[side];
+    if (li && b->levels[li].price == price)
+        return li;
     uint32_t key = id << 1 | (uint32_t)side;
-    uint32_t li = level_find(b, key, price);
+    li = level_find(b, key, price);
     if (li)
         return li;
     li = b->lfree;
@@ -394,7 +390,6 @@ static uint32_t level_get(struct gw_books *b, uint32_t id, int side, int64_t pri
     L->side = (uint8_t)side;
     level_hash_put(b, key, price, li);
 
-    struct book *bk = &b->books[id];
     uint32_t head = bk->head[side], tail = bk->tail[side];
     if (!head) {
         bk->head[side] = bk->tail[side] = li;
@@ -452,8 +447,9 @@ static void level_event(struct gw_books *b, const struct level *L, const struct 
          L->orders, 0, 0);
 }
 
-/* Take an order out of its level (and the level out of the book if empty). */
-static void order_remove(struct gw_books *b, uint32_t oi, const struct msgctx *c)
+/* Take an order (in hash slot 'slot') out of its level, and the level out
+ * of the book if it empties. */
+static void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot, const struct msgctx *c)
 {
     struct order *o = &b->orders[oi];
     uint32_t li = o->level;
@@ -472,7 +468,7 @@ static void order_remove(struct gw_books *b, uint32_t oi, const struct msgctx *c
     level_event(b, L, c);
     if (!L->orders)
         level_free(b, li);
-    order_hash_del(b, o->ref);
+    order_hash_del_at(b, slot);
     o->next = b->ofree;
     o->prev = 0;
     o->ref = 0;
@@ -483,10 +479,12 @@ static void order_remove(struct gw_books *b, uint32_t oi, const struct msgctx *c
 static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, int64_t price,
                       uint64_t shares, const struct msgctx *c)
 {
-    uint32_t old = order_find(b, ref);
+    uint64_t slot;
+    uint32_t old = order_probe(b, ref, &slot);
     if (old) {
         integrity(b, GW_I_DUPLICATE_REF, id, ref, c);
-        order_remove(b, old, c);
+        order_remove(b, old, slot, c);
+        order_probe(b, ref, &slot); /* the removal shifted slots */
     }
     uint32_t oi = b->ofree;
     if (!oi) {
@@ -515,7 +513,8 @@ static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, i
     L->tail = oi;
     L->shares += shares;
     L->orders++;
-    order_hash_put(b, ref, oi);
+    b->ohash[slot].ref = ref;
+    b->ohash[slot].idx = oi;
     b->books[id].info.orders++;
     if (++b->st.orders > b->st.peak_orders)
         b->st.peak_orders = b->st.orders;
@@ -523,14 +522,14 @@ static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, i
 }
 
 /* E, C, X: take shares off an order; too many removes it (counted). */
-static void order_reduce(struct gw_books *b, uint32_t oi, uint64_t by, int over_kind,
-                         const struct msgctx *c)
+static void order_reduce(struct gw_books *b, uint32_t oi, uint64_t slot, uint64_t by,
+                         int over_kind, const struct msgctx *c)
 {
     struct order *o = &b->orders[oi];
     if (by >= o->shares) {
         if (by > o->shares)
             integrity(b, over_kind, b->levels[o->level].book, o->ref, c);
-        order_remove(b, oi, c);
+        order_remove(b, oi, slot, c);
         return;
     }
     struct level *L = &b->levels[o->level];
@@ -617,11 +616,11 @@ static uint32_t book_for(struct gw_books *b, uint16_t locate, const uint8_t *sym
 
 /* After a change: refresh the cached best bid and offer, emit BBO events
  * for the sides that moved, and report a book that crossed. */
-static void settle(struct gw_books *b, uint32_t id, const struct msgctx *c)
+static void settle(struct gw_books *b, uint32_t id, int side, const struct msgctx *c)
 {
     struct book *bk = &b->books[id];
     struct gw_book_info *in = &bk->info;
-    for (int side = 0; side < 2; side++) {
+    {
         uint32_t h = bk->head[side];
         int64_t px = h ? b->levels[h].price : 0;
         uint64_t sz = h ? b->levels[h].shares : 0;
@@ -660,10 +659,10 @@ static void trade(struct gw_books *b, uint32_t id, uint8_t side, int64_t price, 
 }
 
 /* Look up the order a modify message names; counts it if unknown. */
-static uint32_t live_order(struct gw_books *b, uint64_t ref, uint16_t locate,
+static uint32_t live_order(struct gw_books *b, uint64_t ref, uint16_t locate, uint64_t *slot,
                            const struct msgctx *c)
 {
-    uint32_t oi = order_find(b, ref);
+    uint32_t oi = order_probe(b, ref, slot);
     if (!oi) {
         b->st.unknown_ref_by_type[c->type]++;
         integrity(b, GW_I_UNKNOWN_REF, b->locate[locate], ref, c);
@@ -676,6 +675,8 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
     struct msgctx c = {seq, (int64_t)gw_itch_timestamp(m), rx_ns, m[0]};
     uint16_t locate = (uint16_t)gw_itch_locate(m);
     uint32_t id = 0;
+    int side = GW_SIDE_BID;
+    uint64_t slot;
     b->st.messages++;
 
     switch (m[0]) {
@@ -686,7 +687,8 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
             return;
         struct book *bk = &b->books[id];
         write_begin(bk);
-        order_add(b, id, side_of(*gw_itch_add_order__buy_sell_indicator(m)),
+        side = side_of(*gw_itch_add_order__buy_sell_indicator(m));
+        order_add(b, id, side,
                   gw_itch_add_order__order_reference_number(m),
                   (int64_t)gw_itch_add_order__price(m), gw_itch_add_order__shares(m), &c);
         bk->info.adds++;
@@ -694,12 +696,14 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
     }
     case 'E':
     case 'C': {
-        uint32_t oi = live_order(b, gw_itch_order_executed__order_reference_number(m), locate, &c);
+        uint32_t oi =
+            live_order(b, gw_itch_order_executed__order_reference_number(m), locate, &slot, &c);
         if (!oi)
             return;
         struct order *o = &b->orders[oi];
         struct level *L = &b->levels[o->level];
         id = L->book;
+        side = L->side;
         struct book *bk = &b->books[id];
         write_begin(bk);
         uint64_t shares = gw_itch_order_executed__executed_shares(m);
@@ -709,40 +713,45 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
                                  : L->price;
         uint8_t flags = m[0] == 'C' ? *gw_itch_order_executed_with_price__printable(m) : 'Y';
         trade(b, id, side_char(L->side), px, shares, match, flags, &c);
-        order_reduce(b, oi, shares, GW_I_OVER_EXECUTE, &c);
+        order_reduce(b, oi, slot, shares, GW_I_OVER_EXECUTE, &c);
         bk->info.executions++;
         break;
     }
     case 'X': {
-        uint32_t oi = live_order(b, gw_itch_order_cancel__order_reference_number(m), locate, &c);
+        uint32_t oi =
+            live_order(b, gw_itch_order_cancel__order_reference_number(m), locate, &slot, &c);
         if (!oi)
             return;
         id = b->levels[b->orders[oi].level].book;
+        side = b->levels[b->orders[oi].level].side;
         write_begin(&b->books[id]);
-        order_reduce(b, oi, gw_itch_order_cancel__cancelled_shares(m), GW_I_OVER_CANCEL, &c);
+        order_reduce(b, oi, slot, gw_itch_order_cancel__cancelled_shares(m), GW_I_OVER_CANCEL,
+                     &c);
         b->books[id].info.cancels++;
         break;
     }
     case 'D': {
-        uint32_t oi = live_order(b, gw_itch_order_delete__order_reference_number(m), locate, &c);
+        uint32_t oi =
+            live_order(b, gw_itch_order_delete__order_reference_number(m), locate, &slot, &c);
         if (!oi)
             return;
         id = b->levels[b->orders[oi].level].book;
+        side = b->levels[b->orders[oi].level].side;
         write_begin(&b->books[id]);
-        order_remove(b, oi, &c);
+        order_remove(b, oi, slot, &c);
         b->books[id].info.deletes++;
         break;
     }
     case 'U': {
         uint32_t oi = live_order(b, gw_itch_order_replace__original_order_reference_number(m),
-                                 locate, &c);
+                                 locate, &slot, &c);
         if (!oi)
             return; /* an unknown original adds nothing */
         struct level *L = &b->levels[b->orders[oi].level];
         id = L->book;
-        int side = L->side;
+        side = L->side;
         write_begin(&b->books[id]);
-        order_remove(b, oi, &c);
+        order_remove(b, oi, slot, &c);
         order_add(b, id, side, gw_itch_order_replace__new_order_reference_number(m),
                   (int64_t)gw_itch_order_replace__price(m), gw_itch_order_replace__shares(m), &c);
         b->books[id].info.replaces++;
@@ -806,7 +815,7 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
     bk->info.messages++;
     bk->info.last_seq = seq;
     bk->info.last_exch_ns = c.exch_ns;
-    settle(b, id, &c);
+    settle(b, id, side, &c);
     write_end(bk);
 }
 
