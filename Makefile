@@ -13,7 +13,7 @@ help:
 	@echo "make test       run the test suite"
 	@echo "make lint       ruff and mypy"
 	@echo "make gen        regenerate the C layout header from protocols/"
-	@echo "make bench      decode benchmark against itchfeed and struct (5M messages)"
+	@echo "make bench      decode and book benchmarks against their peers (5M messages)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +41,19 @@ lint: build
 gen: $(PY)
 	$(PY) -m native.gen_layout
 
-bench: build
-	$(PY) -m benchmarks.bench_decode
+BENCH_STAMP := $(VENV)/.bench-installed
 
-bench-smoke: build
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -e '.[test,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks.bench_decode
+	$(PY) -m benchmarks.bench_book
+
+bench-smoke: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_decode --messages 200000 --symbols 50 --runs 1 --peer-runs 1
+	$(PY) -m benchmarks.bench_book --quick
 
 clean:
 	rm -rf build $(VENV) *.egg-info gateway/_native*.so
