@@ -81,12 +81,17 @@ struct lslot {
     uint32_t idx;
 };
 
-struct book {
+struct __attribute__((aligned(64))) book { /* 256 bytes; a message touches lines 0-2 */
     uint32_t seq; /* seqlock: odd while being changed */
     uint32_t head[2], tail[2];
-    uint32_t nlevels[2];
-    struct gw_book_info info; /* header fields the writer keeps current */
+    uint32_t _pad;
+    struct gw_book_info info; /* what readers copy, kept current */
 };
+
+static inline uint32_t *nlevels(struct book *bk, int side)
+{
+    return side ? &bk->info.ask_levels : &bk->info.bid_levels;
+}
 
 struct gw_books {
     struct gw_books_config cfg;
@@ -97,10 +102,12 @@ struct gw_books {
     struct oslot *ohash;
     struct lslot *lhash;
     uint64_t omask, lmask;
-    uint32_t ofree, lfree;   /* free lists through .next */
+    uint32_t ofree, lfree;   /* free lists (recycled slots) through .next */
+    uint32_t onext, lnext;   /* first never-used slot: pools are not touched at open */
     uint32_t nbooks;
     uint32_t locate[65536];  /* locate -> book id */
     uint8_t system_event;
+    uint8_t touched;         /* sides (bit per side) the current message changed */
     /* symbol -> id: few thousand entries, probed linearly */
     uint64_t *sym_keys;
     uint32_t *sym_ids;
@@ -163,6 +170,31 @@ static inline void gw_cpu_relax(void)
 #endif
 }
 
+/* A slot: a recycled one if any (cache-warm), else the next never used. */
+static inline uint32_t take_order(struct gw_books *b)
+{
+    uint32_t i = b->ofree;
+    if (i) {
+        b->ofree = b->orders[i].next;
+        return i;
+    }
+    if (b->onext > b->cfg.max_orders)
+        return 0;
+    return b->onext++;
+}
+
+static inline uint32_t take_level(struct gw_books *b)
+{
+    uint32_t i = b->lfree;
+    if (i) {
+        b->lfree = b->levels[i].next;
+        return i;
+    }
+    if (b->lnext > b->cfg.max_levels)
+        return 0;
+    return b->lnext++;
+}
+
 /* ---- seqlock --------------------------------------------------------------- */
 
 static inline void write_begin(struct book *bk)
@@ -216,12 +248,10 @@ struct msgctx {
     uint8_t type;
 };
 
-static void emit(struct gw_books *b, uint8_t kind, uint32_t book, uint8_t side,
-                 const struct msgctx *c, int64_t price, int64_t size, uint32_t count,
-                 uint64_t aux, uint8_t flags)
+static void emit_event(struct gw_books *b, uint8_t kind, uint32_t book, uint8_t side,
+                       const struct msgctx *c, int64_t price, int64_t size, uint32_t count,
+                       uint64_t aux, uint8_t flags)
 {
-    if (!b->ring)
-        return;
     struct gw_event *e = ring_slot(b);
     if (!e)
         return;
@@ -241,6 +271,13 @@ static void emit(struct gw_books *b, uint8_t kind, uint32_t book, uint8_t side,
     e->aux = aux;
     ring_publish(b);
 }
+
+/* With the ring off, not even the arguments are worked out. */
+#define emit(b, ...)                       \
+    do {                                   \
+        if ((b)->ring)                     \
+            emit_event((b), __VA_ARGS__);  \
+    } while (0)
 
 static inline uint8_t side_char(int side) { return side == GW_SIDE_BID ? 'B' : 'S'; }
 
@@ -379,11 +416,10 @@ static uint32_t level_get(struct gw_books *b, uint32_t id, int side, int64_t pri
     li = level_find(b, key, price);
     if (li)
         return li;
-    li = b->lfree;
+    li = take_level(b);
     if (!li)
         return 0;
     struct level *L = &b->levels[li];
-    b->lfree = L->next;
     memset(L, 0, sizeof(*L));
     L->price = price;
     L->book = id;
@@ -402,17 +438,32 @@ static uint32_t level_get(struct gw_books *b, uint32_t id, int side, int64_t pri
         b->levels[tail].next = li;
         bk->tail[side] = li;
     } else {
-        uint32_t cur = head;
-        while (better(side, b->levels[cur].price, price))
-            cur = b->levels[cur].next;
-        /* insert before cur (cur is not the head: price is worse than it) */
+        /* Inside the book: walk from whichever end is nearer in price. */
+        int64_t from_head = b->levels[head].price - price;
+        int64_t from_tail = price - b->levels[tail].price;
+        if (from_head < 0)
+            from_head = -from_head;
+        if (from_tail < 0)
+            from_tail = -from_tail;
+        uint32_t cur; /* the first level worse than price */
+        if (from_head <= from_tail) {
+            cur = head;
+            while (better(side, b->levels[cur].price, price))
+                cur = b->levels[cur].next;
+        } else {
+            uint32_t w = tail;
+            while (!better(side, b->levels[w].price, price))
+                w = b->levels[w].prev;
+            cur = b->levels[w].next;
+        }
+        /* insert before cur (neither head nor beyond the tail, see above) */
         uint32_t prev = b->levels[cur].prev;
         L->prev = prev;
         L->next = cur;
         b->levels[prev].next = li;
         b->levels[cur].prev = li;
     }
-    bk->nlevels[side]++;
+    (*nlevels(bk, side))++;
     if (++b->st.levels > b->st.peak_levels)
         b->st.peak_levels = b->st.levels;
     return li;
@@ -431,7 +482,7 @@ static void level_free(struct gw_books *b, uint32_t li)
         b->levels[L->next].prev = L->prev;
     else
         bk->tail[side] = L->prev;
-    bk->nlevels[side]--;
+    (*nlevels(bk, side))--;
     level_hash_del(b, L->book << 1 | (uint32_t)side, L->price);
     L->next = b->lfree;
     L->prev = 0;
@@ -443,6 +494,7 @@ static void level_free(struct gw_books *b, uint32_t li)
 
 static void level_event(struct gw_books *b, const struct level *L, const struct msgctx *c)
 {
+    b->touched |= (uint8_t)(1u << L->side);
     emit(b, GW_EV_BOOK_LEVEL, L->book, side_char(L->side), c, L->price, (int64_t)L->shares,
          L->orders, 0, 0);
 }
@@ -476,6 +528,8 @@ static void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot, const s
     b->st.orders--;
 }
 
+static void settle(struct gw_books *b, uint32_t id, const struct msgctx *c);
+
 static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, int64_t price,
                       uint64_t shares, const struct msgctx *c)
 {
@@ -483,11 +537,23 @@ static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, i
     uint32_t old = order_probe(b, ref, &slot);
     if (old) {
         integrity(b, GW_I_DUPLICATE_REF, id, ref, c);
-        order_remove(b, old, slot, c);
+        uint32_t ob = b->levels[b->orders[old].level].book;
+        if (ob != id) {
+            /* The live order is another instrument's: take it out under
+             * that book's seqlock and refresh its BBO and crossed flag. */
+            uint8_t touched = b->touched;
+            b->touched = 0;
+            write_begin(&b->books[ob]);
+            order_remove(b, old, slot, c);
+            settle(b, ob, c);
+            write_end(&b->books[ob]);
+            b->touched = touched;
+        } else {
+            order_remove(b, old, slot, c);
+        }
         order_probe(b, ref, &slot); /* the removal shifted slots */
     }
-    uint32_t oi = b->ofree;
-    if (!oi) {
+    if (!b->ofree && b->onext > b->cfg.max_orders) {
         integrity(b, GW_I_ORDER_POOL_FULL, id, ref, c);
         mark_stale(b, id, c);
         return;
@@ -498,8 +564,8 @@ static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, i
         mark_stale(b, id, c);
         return;
     }
+    uint32_t oi = take_order(b);
     struct order *o = &b->orders[oi];
-    b->ofree = o->next;
     struct level *L = &b->levels[li];
     o->ref = ref;
     o->shares = (uint32_t)shares;
@@ -568,6 +634,33 @@ static void sym_put(struct gw_books *b, uint64_t key, uint32_t id)
     __atomic_store_n(&b->sym_ids[i], id, __ATOMIC_RELEASE);
 }
 
+/* A renamed book's old symbol stops finding it, and its slot is freed
+ * (backward shift, as the other tables), so renames cannot fill the table:
+ * it holds at most one symbol per book. */
+static void sym_forget(struct gw_books *b, uint64_t key, uint32_t id)
+{
+    uint64_t i = mix(key) & b->smask;
+    for (;; i = (i + 1) & b->smask) {
+        if (!b->sym_ids[i])
+            return;
+        if (b->sym_keys[i] == key)
+            break;
+    }
+    if (b->sym_ids[i] != id)
+        return; /* the symbol names another book now */
+    for (uint64_t j = (i + 1) & b->smask;; j = (j + 1) & b->smask) {
+        if (!b->sym_ids[j])
+            break;
+        uint64_t home = mix(b->sym_keys[j]) & b->smask;
+        if (((j - home) & b->smask) >= ((j - i) & b->smask)) {
+            b->sym_keys[i] = b->sym_keys[j];
+            __atomic_store_n(&b->sym_ids[i], b->sym_ids[j], __ATOMIC_RELEASE);
+            i = j;
+        }
+    }
+    __atomic_store_n(&b->sym_ids[i], 0, __ATOMIC_RELEASE);
+}
+
 static void name_book(struct gw_books *b, uint32_t id, const uint8_t *sym)
 {
     struct book *bk = &b->books[id];
@@ -616,11 +709,13 @@ static uint32_t book_for(struct gw_books *b, uint16_t locate, const uint8_t *sym
 
 /* After a change: refresh the cached best bid and offer, emit BBO events
  * for the sides that moved, and report a book that crossed. */
-static void settle(struct gw_books *b, uint32_t id, int side, const struct msgctx *c)
+static void settle(struct gw_books *b, uint32_t id, const struct msgctx *c)
 {
     struct book *bk = &b->books[id];
     struct gw_book_info *in = &bk->info;
-    {
+    for (int side = 0; side < 2; side++) {
+        if (!(b->touched & (1u << side)))
+            continue;
         uint32_t h = bk->head[side];
         int64_t px = h ? b->levels[h].price : 0;
         uint64_t sz = h ? b->levels[h].shares : 0;
@@ -635,8 +730,6 @@ static void settle(struct gw_books *b, uint32_t id, int side, const struct msgct
             emit(b, GW_EV_BBO, id, side_char(side), c, px, (int64_t)sz, n, 0, 0);
         }
     }
-    in->bid_levels = bk->nlevels[0];
-    in->ask_levels = bk->nlevels[1];
     int crossed = bk->head[0] && bk->head[1] && in->bid_price >= in->ask_price;
     if (crossed && !(in->flags & GW_BOOK_CROSSED)) {
         in->flags |= GW_BOOK_CROSSED;
@@ -703,7 +796,6 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
         struct order *o = &b->orders[oi];
         struct level *L = &b->levels[o->level];
         id = L->book;
-        side = L->side;
         struct book *bk = &b->books[id];
         write_begin(bk);
         uint64_t shares = gw_itch_order_executed__executed_shares(m);
@@ -723,7 +815,6 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
         if (!oi)
             return;
         id = b->levels[b->orders[oi].level].book;
-        side = b->levels[b->orders[oi].level].side;
         write_begin(&b->books[id]);
         order_reduce(b, oi, slot, gw_itch_order_cancel__cancelled_shares(m), GW_I_OVER_CANCEL,
                      &c);
@@ -736,7 +827,6 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
         if (!oi)
             return;
         id = b->levels[b->orders[oi].level].book;
-        side = b->levels[b->orders[oi].level].side;
         write_begin(&b->books[id]);
         order_remove(b, oi, slot, &c);
         b->books[id].info.deletes++;
@@ -782,8 +872,10 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
         if (!id)
             return;
         write_begin(&b->books[id]);
-        if (sym_key(b->books[id].info.symbol) != sym_key(sym))
+        if (sym_key(b->books[id].info.symbol) != sym_key(sym)) {
+            sym_forget(b, sym_key(b->books[id].info.symbol), id);
             name_book(b, id, sym);
+        }
         break;
     }
     case 'H': {
@@ -815,7 +907,8 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
     bk->info.messages++;
     bk->info.last_seq = seq;
     bk->info.last_exch_ns = c.exch_ns;
-    settle(b, id, side, &c);
+    settle(b, id, &c);
+    b->touched = 0;
     write_end(bk);
 }
 
@@ -833,6 +926,7 @@ void gw_books_prefetch(const struct gw_books *b, const uint8_t *m, uint32_t len)
             return;
         uint32_t id = b->locate[gw_itch_locate(m)];
         int side = side_of(*gw_itch_add_order__buy_sell_indicator(m));
+        __builtin_prefetch(&b->books[id]);
         __builtin_prefetch(&b->lhash[level_home(b, id << 1 | (uint32_t)side,
                                                 (int64_t)gw_itch_add_order__price(m))]);
         __builtin_prefetch(&b->ohash[order_home(b, gw_itch_add_order__order_reference_number(m))]);
@@ -904,7 +998,9 @@ int gw_books_open(struct gw_books **out, const struct gw_books_config *cfg)
     }
     b->sym_ids = (uint32_t *)(b->sym_keys + sh);
     if (cfg->event_capacity) {
-        uint64_t rc = pow2_at_least(cfg->event_capacity);
+        /* At least 2: after a loss the OVERFLOW marker and the event
+         * that follows it must both fit, or the ring never recovers. */
+        uint64_t rc = pow2_at_least(cfg->event_capacity < 2 ? 2 : cfg->event_capacity);
         b->ring = calloc(rc, sizeof(struct gw_event));
         if (!b->ring) {
             gw_books_close(b);
@@ -913,13 +1009,10 @@ int gw_books_open(struct gw_books **out, const struct gw_books_config *cfg)
         b->rmask = rc - 1;
         b->st.bytes += rc * sizeof(struct gw_event);
     }
-    /* Free lists: every slot but the null slot 0, lowest first. */
-    for (uint32_t i = 1; i < no; i++)
-        b->orders[i].next = i + 1 < no ? i + 1 : 0;
-    b->ofree = 1;
-    for (uint32_t i = 1; i < nl; i++)
-        b->levels[i].next = i + 1 < nl ? i + 1 : 0;
-    b->lfree = 1;
+    /* Slot 0 is the null index; slots are handed out from 1 up, then
+     * recycled through the free lists. */
+    b->onext = 1;
+    b->lnext = 1;
     b->st.order_bytes = sizeof(struct order) + 2 * sizeof(struct oslot);
     b->st.level_bytes = sizeof(struct level) + 2 * sizeof(struct lslot);
     *out = b;
