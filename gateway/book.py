@@ -198,27 +198,42 @@ class Book:
         """The top ``n`` levels of a side (all by default), best first."""
         if side not in (BID, ASK):
             raise ConfigError("side", f"must be BID ({BID}) or ASK ({ASK}), not {side}")
-        if n is None:
-            i = self.info()
-            n = (i.bid_levels if side == BID else i.ask_levels) + 64  # room for growth
-        out = np.zeros(max(n, 0), LEVEL_DTYPE)
-        if n <= 0:
+        if n is not None:
+            return self._levels(side, max(n, 0))
+        # All of them: size from the header, grow if the book grew meanwhile.
+        i = self.info()
+        want = (i.bid_levels if side == BID else i.ask_levels) + 64
+        while True:
+            out = self._levels(side, want)
+            if len(out) < want:
+                return out
+            want *= 2
+
+    def _levels(self, side: int, n: int) -> np.ndarray:
+        out = np.zeros(n, LEVEL_DTYPE)
+        if n == 0:
             return out
         ptr = ffi.cast("struct gw_level_view *", ffi.from_buffer(out))
         got = check(lib.gw_book_levels(self._books.handle, self.id, side, ptr, n), "levels")
         return out[:got]
 
-    def orders_at(self, side: int, price: int, max_orders: int = 1 << 16) -> np.ndarray:
-        """The orders resting at one price, in time priority."""
-        out = np.zeros(max_orders, ORDER_DTYPE)
-        ptr = ffi.cast("struct gw_order_view *", ffi.from_buffer(out))
-        got = lib.gw_book_orders(self._books.handle, self.id, side, price, ptr, max_orders)
-        if got == -2:  # -ENOENT: no such level
-            return out[:0]
-        check(got, "orders")
-        return out[:got]
+    def orders_at(self, side: int, price: int) -> np.ndarray:
+        """The orders resting at one price, in time priority (all of them)."""
+        want = 256
+        while True:
+            out = np.zeros(want, ORDER_DTYPE)
+            ptr = ffi.cast("struct gw_order_view *", ffi.from_buffer(out))
+            got = lib.gw_book_orders(self._books.handle, self.id, side, price, ptr, want)
+            if got == -2:  # -ENOENT: no such level
+                return out[:0]
+            check(got, "orders")
+            if got < want:
+                return out[:got]
+            want *= 4
 
     def mark_recovered(self) -> None:
+        """Clear the stale flag (RECOVERED event).  A writer-side call: make it
+        from the thread that drives the decoder, not from a reader thread."""
         check(lib.gw_book_mark_recovered(self._books.handle, self.id), f"book {self.id}")
 
     def ladder(self, levels: int | None = None) -> dict[str, list[list[int]]]:
@@ -278,7 +293,7 @@ class Books:
         return Book(self, key)
 
     def by_locate(self, locate: int) -> Book:
-        id = lib.gw_books_find_locate(self.handle, locate)
+        id = lib.gw_books_find_locate(self.handle, locate) if 0 <= locate <= 0xFFFF else 0
         if not id:
             raise KeyError(f"no book for stock locate {locate}")
         return Book(self, id)

@@ -104,7 +104,8 @@ static inline int itch_message(struct gw_decoder *d, const uint8_t *m, uint32_t 
         count(d, GW_R_ITCH_LONGER, 1);
     }
     if (GW_UNLIKELY(d->stop_armed) &&
-        ((d->stop_seq && seq > d->stop_seq) ||
+        (d->stopped || /* later messages of the packet that passed the point */
+         (d->stop_seq && seq > d->stop_seq) ||
          (d->stop_ns >= 0 && (int64_t)gw_itch_timestamp(m) > d->stop_ns))) {
         d->stopped = 1;
         return 0;
