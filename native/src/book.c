@@ -528,7 +528,7 @@ static void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot, const s
     b->st.orders--;
 }
 
-static void settle(struct gw_books *b, uint32_t id, const struct msgctx *c);
+static inline void settle(struct gw_books *b, uint32_t id, const struct msgctx *c);
 
 static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, int64_t price,
                       uint64_t shares, const struct msgctx *c)
@@ -708,11 +708,13 @@ static uint32_t book_for(struct gw_books *b, uint16_t locate, const uint8_t *sym
 }
 
 /* After a change: refresh the cached best bid and offer, emit BBO events
- * for the sides that moved, and report a book that crossed. */
-static void settle(struct gw_books *b, uint32_t id, const struct msgctx *c)
+ * for the sides that moved, and report a book that crossed (which can only
+ * change when a best price does). */
+static inline void settle(struct gw_books *b, uint32_t id, const struct msgctx *c)
 {
     struct book *bk = &b->books[id];
     struct gw_book_info *in = &bk->info;
+    int moved = 0;
     for (int side = 0; side < 2; side++) {
         if (!(b->touched & (1u << side)))
             continue;
@@ -727,9 +729,12 @@ static void settle(struct gw_books *b, uint32_t id, const struct msgctx *c)
             *cpx = px;
             *csz = sz;
             *cn = n;
+            moved = 1;
             emit(b, GW_EV_BBO, id, side_char(side), c, px, (int64_t)sz, n, 0, 0);
         }
     }
+    if (!moved)
+        return;
     int crossed = bk->head[0] && bk->head[1] && in->bid_price >= in->ask_price;
     if (crossed && !(in->flags & GW_BOOK_CROSSED)) {
         in->flags |= GW_BOOK_CROSSED;
