@@ -121,16 +121,7 @@ Work = Callable[[], tuple[int, BBOMap, str]]
 
 def ensure_binaryfile(path: Path, messages: int, symbols: int, seed: int) -> Path:
     """The same session as ``ensure_capture`` writes, as a plain BinaryFILE."""
-    if path.exists():
-        return path
-    from gateway import synth
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"generating {path} ({messages:,} messages, {symbols} symbols) ...", file=sys.stderr)
-    tmp = path.with_suffix(".tmp")
-    synth.write_synth(tmp, messages=messages, symbols=symbols, seed=seed, fmt="binaryfile")
-    tmp.rename(path)
-    return path
+    return ensure_capture(path, messages, symbols, seed, fmt="binaryfile")
 
 
 def message_blocks(pcap: Path) -> bytearray:

@@ -58,7 +58,10 @@ class Result:
         return self.messages / self.median
 
 
-def ensure_capture(path: Path, messages: int, symbols: int, seed: int) -> Path:
+def ensure_capture(
+    path: Path, messages: int, symbols: int, seed: int, fmt: str = "pcap"
+) -> Path:
+    """A synthetic session cached at ``path`` (made once, then reused)."""
     if path.exists():
         return path
     from gateway import synth
@@ -66,7 +69,7 @@ def ensure_capture(path: Path, messages: int, symbols: int, seed: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     print(f"generating {path} ({messages:,} messages, {symbols} symbols) ...", file=sys.stderr)
     tmp = path.with_suffix(".tmp")
-    synth.write_synth(tmp, messages=messages, symbols=symbols, seed=seed, fmt="pcap")
+    synth.write_synth(tmp, messages=messages, symbols=symbols, seed=seed, fmt=fmt)
     tmp.rename(path)
     return path
 

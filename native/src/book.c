@@ -51,6 +51,21 @@ _Static_assert(GW_ITCH_ORDER_EXECUTED_ORDER_REFERENCE_NUMBER_OFF ==
                    GW_ITCH_ORDER_DELETE_ORDER_REFERENCE_NUMBER_OFF,
                "the prefetch pass reads every modify message's reference at one offset");
 
+/* F is read through A's getters and C through E's: same offsets. */
+_Static_assert(GW_ITCH_ADD_ORDER_MPID_ORDER_REFERENCE_NUMBER_OFF ==
+                       GW_ITCH_ADD_ORDER_ORDER_REFERENCE_NUMBER_OFF &&
+                   GW_ITCH_ADD_ORDER_MPID_BUY_SELL_INDICATOR_OFF ==
+                       GW_ITCH_ADD_ORDER_BUY_SELL_INDICATOR_OFF &&
+                   GW_ITCH_ADD_ORDER_MPID_SHARES_OFF == GW_ITCH_ADD_ORDER_SHARES_OFF &&
+                   GW_ITCH_ADD_ORDER_MPID_STOCK_OFF == GW_ITCH_ADD_ORDER_STOCK_OFF &&
+                   GW_ITCH_ADD_ORDER_MPID_PRICE_OFF == GW_ITCH_ADD_ORDER_PRICE_OFF,
+               "F must share A's layout for the fields the book reads");
+_Static_assert(GW_ITCH_ORDER_EXECUTED_WITH_PRICE_EXECUTED_SHARES_OFF ==
+                       GW_ITCH_ORDER_EXECUTED_EXECUTED_SHARES_OFF &&
+                   GW_ITCH_ORDER_EXECUTED_WITH_PRICE_MATCH_NUMBER_OFF ==
+                       GW_ITCH_ORDER_EXECUTED_MATCH_NUMBER_OFF,
+               "C must share E's layout for the fields the book reads");
+
 struct order { /* 24 bytes */
     uint64_t ref;
     uint32_t shares;     /* ITCH order shares are 32-bit */
