@@ -41,6 +41,7 @@ from __future__ import annotations
 import gzip
 import ipaddress
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -300,7 +301,7 @@ class _BufferedSink:
         self.close()
 
 
-class _FrameWriter(_BufferedSink):
+class _FrameWriter(_BufferedSink, ABC):
     """Common part of the pcap and pcapng writers: frames with timestamps."""
 
     def __init__(
@@ -336,8 +337,9 @@ class _FrameWriter(_BufferedSink):
         else:
             self._record(ts_ns, head + payload + pad if pad else head + payload, length)
 
+    @abstractmethod
     def _record(self, ts_ns: int, data: bytes, orig_len: int) -> None:
-        raise NotImplementedError
+        """Write one record in the file's own format (pcap or pcapng)."""
 
 
 class PcapWriter(_FrameWriter):

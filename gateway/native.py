@@ -17,6 +17,7 @@ when nobody needs the records.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,16 @@ _PCAPNG_MAGIC = bytes.fromhex("0a0d0d0a")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+def _gunzip_head(p: Path, n: int) -> bytes:
+    """Up to ``n`` decompressed bytes from the start of a gzip file ("" if none)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        with p.open("rb") as fh:
+            return d.decompress(fh.read(64 * 1024), n)
+    except zlib.error:
+        return b""
+
+
 def sniff(path: str | os.PathLike[str]) -> str:
     """Which reader a file needs: ``pcap``, ``pcapng`` or ``binaryfile``.
 
@@ -115,6 +126,14 @@ def sniff(path: str | os.PathLike[str]) -> str:
     if head == _PCAPNG_MAGIC:
         return "pcapng"
     if head[:2] == _GZIP_MAGIC:
+        # NASDAQ ships BinaryFILEs gzipped; libpcap does not read gzip, so a
+        # gzipped capture is named as such rather than misframed as ITCH.
+        # Only the first bytes are looked at: a damaged or cut stream is left
+        # to the C reader, which keeps every whole message and counts the rest.
+        inner = _gunzip_head(p, 4)
+        if inner in _PCAP_MAGICS or inner == _PCAPNG_MAGIC:
+            raise InputError(f"{p}: a gzipped pcap/pcapng capture; decompress it first "
+                             f"(gunzip -k {p})")
         return "binaryfile"
     if len(head) >= 3 and bytes(head[2:3]) in itch50.MESSAGES:
         prefix = int.from_bytes(head[:2], "big")

@@ -160,3 +160,19 @@ def test_errors_are_one_line_with_status(
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("gateway: ")
     assert needle in err
+
+
+def test_gzipped_capture_is_named_and_gzipped_binaryfile_is_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, session: dict[str, Path]
+) -> None:
+    import gzip
+
+    zipped = tmp_path / "s.pcap.gz"
+    zipped.write_bytes(gzip.compress(session["pcap"].read_bytes()))
+    rc, out, err = _run(capsys, "replay", str(zipped))
+    assert rc == 1 and out == ""
+    assert err.startswith("gateway: ") and "gzipped pcap" in err and len(err.splitlines()) == 1
+    ok = tmp_path / "s.itch.gz"
+    ok.write_bytes(gzip.compress(session["binaryfile"].read_bytes()))
+    rc, out, _ = _run(capsys, "replay", str(ok), "--json")
+    assert rc == 0 and json.loads(out)["decoder"]["messages"] == MESSAGES
