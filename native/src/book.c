@@ -5,9 +5,13 @@
  * -------------------
  * Everything is sized at open and lives in fixed pools: orders, price
  * levels, books.  Pool slot 0 is the null index, so a zeroed field means
- * "none" and indices fit in 32 bits.
+ * "none" and indices fit in 32 bits.  Slot 0 of the order and level pools
+ * is also a sentinel: unlinking writes a neighbour's link without asking
+ * whether there is one (slot 0 takes the write), and level slot 0 reads as
+ * an empty level (price, shares and orders never leave 0), so the hot path
+ * chooses with selects where data-dependent branches would mispredict.
  *
- *   order hash   ref -> order index          open addressing, linear probing,
+ *   order hash   ref -> order index          open addressing, Robin Hood linear probing,
  *   level hash   (book, side, price) -> level   backward-shift deletion
  *   level list   per book side, best first, doubly linked; a new level is
  *                put at the head or tail in O(1) when it is beyond them,
@@ -48,8 +52,10 @@ _Static_assert(GW_ITCH_ORDER_EXECUTED_ORDER_REFERENCE_NUMBER_OFF ==
                GW_ITCH_ORDER_CANCEL_ORDER_REFERENCE_NUMBER_OFF ==
                    GW_ITCH_ORDER_DELETE_ORDER_REFERENCE_NUMBER_OFF &&
                GW_ITCH_ORDER_REPLACE_ORIGINAL_ORDER_REFERENCE_NUMBER_OFF ==
+                   GW_ITCH_ORDER_DELETE_ORDER_REFERENCE_NUMBER_OFF &&
+               GW_ITCH_ADD_ORDER_ORDER_REFERENCE_NUMBER_OFF ==
                    GW_ITCH_ORDER_DELETE_ORDER_REFERENCE_NUMBER_OFF,
-               "the prefetch pass reads every modify message's reference at one offset");
+               "the prefetch pass reads every order message's reference at one offset");
 
 /* F is read through A's getters and C through E's: same offsets. */
 _Static_assert(GW_ITCH_ADD_ORDER_MPID_ORDER_REFERENCE_NUMBER_OFF ==
@@ -103,9 +109,17 @@ struct __attribute__((aligned(64))) book { /* 256 bytes; a message touches lines
     struct gw_book_info info; /* what readers copy, kept current */
 };
 
+/* gw_book_info keeps each bid/ask pair adjacent, bid first: index by side. */
+_Static_assert(offsetof(struct gw_book_info, ask_price) == offsetof(struct gw_book_info, bid_price) + 8 &&
+                   offsetof(struct gw_book_info, ask_shares) == offsetof(struct gw_book_info, bid_shares) + 8 &&
+                   offsetof(struct gw_book_info, ask_orders) == offsetof(struct gw_book_info, bid_orders) + 4 &&
+                   offsetof(struct gw_book_info, ask_levels) == offsetof(struct gw_book_info, bid_levels) + 4 &&
+                   GW_SIDE_BID == 0 && GW_SIDE_ASK == 1,
+               "book info pairs are indexed by side");
+
 static inline uint32_t *nlevels(struct book *bk, int side)
 {
-    return side ? &bk->info.ask_levels : &bk->info.bid_levels;
+    return &bk->info.bid_levels + side;
 }
 
 struct gw_books {
@@ -117,12 +131,13 @@ struct gw_books {
     struct oslot *ohash;
     struct lslot *lhash;
     uint64_t omask, lmask;
+    uint32_t lshift;         /* 64 - log2(level hash slots) */
     uint32_t ofree, lfree;   /* free lists (recycled slots) through .next */
     uint32_t onext, lnext;   /* first never-used slot: pools are not touched at open */
     uint32_t nbooks;
     uint32_t locate[65536];  /* locate -> book id */
     uint8_t system_event;
-    uint8_t touched;         /* sides (bit per side) the current message changed */
+    uint8_t touched;         /* sides (bit per side) whose best level the message changed */
     /* symbol -> id: few thousand entries, probed linearly */
     uint64_t *sym_keys;
     uint32_t *sym_ids;
@@ -208,6 +223,15 @@ static inline uint32_t take_level(struct gw_books *b)
     if (b->lnext > b->cfg.max_levels)
         return 0;
     return b->lnext++;
+}
+
+/* c ? a : b without a branch: where c is data (is this order first in its
+ * queue?) a branch mispredicts about half the time, and compilers turn
+ * plain ?: into one. */
+static inline uint32_t pick(int c, uint32_t a, uint32_t b)
+{
+    uint32_t m = 0u - (uint32_t)(c != 0);
+    return (a & m) | (b & ~m);
 }
 
 /* ---- seqlock --------------------------------------------------------------- */
@@ -349,19 +373,43 @@ static inline uint32_t order_probe(const struct gw_books *b, uint64_t ref, uint6
     }
 }
 
-/* Empty slot i, backward-shifting the entries after it: no tombstones, so
- * probes stay short however long the day. */
+/* Entries are kept in Robin Hood order: along a run of occupied slots the
+ * home slots never decrease.  Exchange references arrive in increasing
+ * order, so nearly every entry sits in its home slot, and deletion (below)
+ * stops at the first one that does: one probe, no scan of the run. */
+static void order_hash_put(struct gw_books *b, uint64_t ref, uint32_t idx)
+{
+    struct oslot cur = {ref, idx, 0};
+    uint64_t dist = 0;
+    for (uint64_t i = order_home(b, ref);; i = (i + 1) & b->omask, dist++) {
+        struct oslot *s = &b->ohash[i];
+        if (!s->idx) {
+            *s = cur;
+            return;
+        }
+        uint64_t theirs = (i - order_home(b, s->ref)) & b->omask;
+        if (theirs < dist) { /* the richer entry moves on */
+            struct oslot t = *s;
+            *s = cur;
+            cur = t;
+            dist = theirs;
+        }
+    }
+}
+
+/* Empty slot i and pull back the entries after it that are not at home:
+ * no tombstones, so probes stay short however long the day. */
 static void order_hash_del_at(struct gw_books *b, uint64_t i)
 {
     for (uint64_t j = (i + 1) & b->omask;; j = (j + 1) & b->omask) {
-        if (!b->ohash[j].idx)
+        struct oslot *s = &b->ohash[j];
+        /* How far the entry is from home, 0 for an empty slot: one test,
+         * almost always true at the first slot. */
+        uint64_t away = ((j - order_home(b, s->ref)) & b->omask) & (0 - (uint64_t)(s->idx != 0));
+        if (!away)
             break;
-        uint64_t home = order_home(b, b->ohash[j].ref);
-        /* Move j into the hole at i if its home is not in (i, j]. */
-        if (((j - home) & b->omask) >= ((j - i) & b->omask)) {
-            b->ohash[i] = b->ohash[j];
-            i = j;
-        }
+        b->ohash[i] = *s;
+        i = j;
     }
     b->ohash[i].idx = 0;
     b->ohash[i].ref = 0;
@@ -371,7 +419,10 @@ static void order_hash_del_at(struct gw_books *b, uint64_t i)
 
 static inline uint64_t level_home(const struct gw_books *b, uint32_t key, int64_t price)
 {
-    return mix((uint64_t)price * 0x9E3779B97F4A7C15ULL ^ key) & b->lmask;
+    /* Multiplicative (Fibonacci) hashing: the top bits of the product mix
+     * every bit of price and key, in two multiplies. */
+    uint64_t h = (uint64_t)price * 0x9E3779B97F4A7C15ULL + (uint64_t)key * 0xC2B2AE3D27D4EB4FULL;
+    return h >> b->lshift;
 }
 
 static inline uint32_t level_find(const struct gw_books *b, uint32_t key, int64_t price)
@@ -489,14 +540,11 @@ static void level_free(struct gw_books *b, uint32_t li)
     struct level *L = &b->levels[li];
     struct book *bk = &b->books[L->book];
     int side = L->side;
-    if (L->prev)
-        b->levels[L->prev].next = L->next;
-    else
-        bk->head[side] = L->next;
-    if (L->next)
-        b->levels[L->next].prev = L->prev;
-    else
-        bk->tail[side] = L->prev;
+    uint32_t prev = L->prev, next = L->next;
+    b->levels[prev].next = next; /* slot 0 absorbs the end cases */
+    b->levels[next].prev = prev;
+    bk->head[side] = pick(prev == 0, next, bk->head[side]);
+    bk->tail[side] = pick(next == 0, prev, bk->tail[side]);
     (*nlevels(bk, side))--;
     level_hash_del(b, L->book << 1 | (uint32_t)side, L->price);
     L->next = b->lfree;
@@ -509,7 +557,8 @@ static void level_free(struct gw_books *b, uint32_t li)
 
 static void level_event(struct gw_books *b, const struct level *L, const struct msgctx *c)
 {
-    b->touched |= (uint8_t)(1u << L->side);
+    /* Only a change at the best level can move the BBO. */
+    b->touched |= (uint8_t)((L->prev == 0) << L->side);
     emit(b, GW_EV_BOOK_LEVEL, L->book, side_char(L->side), c, L->price, (int64_t)L->shares,
          L->orders, 0, 0);
 }
@@ -521,14 +570,13 @@ static void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot, const s
     struct order *o = &b->orders[oi];
     uint32_t li = o->level;
     struct level *L = &b->levels[li];
-    if (o->prev)
-        b->orders[o->prev].next = o->next;
-    else
-        L->head = o->next;
-    if (o->next)
-        b->orders[o->next].prev = o->prev;
-    else
-        L->tail = o->prev;
+    uint32_t prev = o->prev, next = o->next;
+    /* Slot 0 takes the link writes at either end (see the top of the
+     * file), so the only choices left are selects, not branches. */
+    b->orders[prev].next = next;
+    b->orders[next].prev = prev;
+    L->head = pick(prev == 0, next, L->head);
+    L->tail = pick(next == 0, prev, L->tail);
     L->shares -= o->shares;
     L->orders--;
     b->books[L->book].info.orders--;
@@ -566,7 +614,6 @@ static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, i
         } else {
             order_remove(b, old, slot, c);
         }
-        order_probe(b, ref, &slot); /* the removal shifted slots */
     }
     if (!b->ofree && b->onext > b->cfg.max_orders) {
         integrity(b, GW_I_ORDER_POOL_FULL, id, ref, c);
@@ -594,8 +641,7 @@ static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, i
     L->tail = oi;
     L->shares += shares;
     L->orders++;
-    b->ohash[slot].ref = ref;
-    b->ohash[slot].idx = oi;
+    order_hash_put(b, ref, oi);
     b->books[id].info.orders++;
     if (++b->st.orders > b->st.peak_orders)
         b->st.peak_orders = b->st.orders;
@@ -727,38 +773,34 @@ static uint32_t book_for(struct gw_books *b, uint16_t locate, const uint8_t *sym
  * change when a best price does). */
 static inline void settle(struct gw_books *b, uint32_t id, const struct msgctx *c)
 {
+    if (!b->touched)
+        return; /* no best level changed: the common case off the touch */
     struct book *bk = &b->books[id];
     struct gw_book_info *in = &bk->info;
-    int moved = 0;
+    /* Both sides are refreshed, touched or not: stores cost less than the
+     * mispredicted branch that would pick the side. */
     for (int side = 0; side < 2; side++) {
-        if (!(b->touched & (1u << side)))
-            continue;
-        uint32_t h = bk->head[side];
-        int64_t px = h ? b->levels[h].price : 0;
-        uint64_t sz = h ? b->levels[h].shares : 0;
-        uint32_t n = h ? b->levels[h].orders : 0;
-        int64_t *cpx = side ? &in->ask_price : &in->bid_price;
-        uint64_t *csz = side ? &in->ask_shares : &in->bid_shares;
-        uint32_t *cn = side ? &in->ask_orders : &in->bid_orders;
-        if (px != *cpx || sz != *csz || n != *cn) {
-            *cpx = px;
-            *csz = sz;
-            *cn = n;
-            moved = 1;
-            emit(b, GW_EV_BBO, id, side_char(side), c, px, (int64_t)sz, n, 0, 0);
-        }
+        const struct level *L = &b->levels[bk->head[side]]; /* slot 0: all zero */
+        if (b->ring && (L->price != (&in->bid_price)[side] ||
+                        L->shares != (&in->bid_shares)[side] ||
+                        L->orders != (&in->bid_orders)[side]))
+            emit_event(b, GW_EV_BBO, id, side_char(side), c, L->price, (int64_t)L->shares,
+                       L->orders, 0, 0);
+        (&in->bid_price)[side] = L->price;
+        (&in->bid_shares)[side] = L->shares;
+        (&in->bid_orders)[side] = L->orders;
     }
-    if (!moved)
-        return;
-    int crossed = bk->head[0] && bk->head[1] && in->bid_price >= in->ask_price;
-    if (crossed && !(in->flags & GW_BOOK_CROSSED)) {
-        in->flags |= GW_BOOK_CROSSED;
-        in->crossed++;
-        b->st.crossed_books++;
-        integrity(b, GW_I_CROSSED, id, 0, c);
-    } else if (!crossed && (in->flags & GW_BOOK_CROSSED)) {
-        in->flags &= (uint8_t)~GW_BOOK_CROSSED;
-        b->st.crossed_books--;
+    int crossed = (bk->head[0] != 0) & (bk->head[1] != 0) & (in->bid_price >= in->ask_price);
+    if (GW_UNLIKELY(crossed != ((in->flags & GW_BOOK_CROSSED) != 0))) {
+        if (crossed) {
+            in->flags |= GW_BOOK_CROSSED;
+            in->crossed++;
+            b->st.crossed_books++;
+            integrity(b, GW_I_CROSSED, id, 0, c);
+        } else {
+            in->flags &= (uint8_t)~GW_BOOK_CROSSED;
+            b->st.crossed_books--;
+        }
     }
 }
 
@@ -934,37 +976,27 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
 
 /* Ask for the hash slots a message will probe, ahead of applying it: with a
  * packet's messages prefetched first, their cache misses overlap instead of
- * following one another. */
+ * following one another.  No branch on the message type (a switch here
+ * mispredicted about half the time): every order message carries its
+ * reference at one offset, and every message its locate, so those are
+ * asked for whatever the type; the level slot only differs for adds, and
+ * is chosen with selects.  A prefetch of a wrong address costs a line of
+ * bandwidth, never a fault. */
 void gw_books_prefetch(const struct gw_books *b, const uint8_t *m, uint32_t len)
 {
-    if (len < GW_ITCH_MIN_LEN)
-        return;
-    switch (m[0]) {
-    case 'A':
-    case 'F': {
-        if (len < GW_ITCH_ADD_ORDER_LEN)
-            return;
-        uint32_t id = b->locate[gw_itch_locate(m)];
-        int side = side_of(*gw_itch_add_order__buy_sell_indicator(m));
-        __builtin_prefetch(&b->books[id]);
-        __builtin_prefetch(&b->lhash[level_home(b, id << 1 | (uint32_t)side,
-                                                (int64_t)gw_itch_add_order__price(m))]);
-        __builtin_prefetch(&b->ohash[order_home(b, gw_itch_add_order__order_reference_number(m))]);
-        return;
-    }
-    case 'E':
-    case 'C':
-    case 'X':
-    case 'D':
-    case 'U':
-        /* Every modify message carries the reference at the same offset. */
-        if (len >= GW_ITCH_ORDER_DELETE_LEN)
-            __builtin_prefetch(
-                &b->ohash[order_home(b, gw_itch_order_delete__order_reference_number(m))]);
-        return;
-    default:
-        return;
-    }
+    if (len < GW_ITCH_ORDER_DELETE_LEN)
+        return; /* shorter than any order message (and predictably so) */
+    uint32_t id = b->locate[gw_itch_locate(m)];
+    __builtin_prefetch(&b->books[id]);
+    __builtin_prefetch(&b->ohash[order_home(b, gw_itch_order_delete__order_reference_number(m))]);
+    /* Multiplies and masks, as compilers turn ?: back into branches. */
+    uint32_t add = (uint32_t)((m[0] == 'A') | (m[0] == 'F'));
+    add &= len >= GW_ITCH_ADD_ORDER_LEN; /* then the price is inside the message */
+    int side = side_of(m[add * GW_ITCH_ADD_ORDER_BUY_SELL_INDICATOR_OFF]);
+    int64_t price = (int64_t)gw_be32(m + add * GW_ITCH_ADD_ORDER_PRICE_OFF);
+    uintptr_t ls = (uintptr_t)&b->lhash[level_home(b, id << 1 | (uint32_t)side, price)];
+    uintptr_t bk = (uintptr_t)&b->books[id];
+    __builtin_prefetch((const void *)(bk ^ ((ls ^ bk) & (0 - (uintptr_t)add))));
 }
 
 void gw_books_gap(struct gw_books *b, uint64_t first, uint64_t count, int64_t rx_ns)
@@ -1005,6 +1037,7 @@ int gw_books_open(struct gw_books **out, const struct gw_books_config *cfg)
     uint64_t oh = pow2_at_least(no * 2), lh = pow2_at_least(nl * 2), sh = pow2_at_least(nb * 2);
     b->omask = oh - 1;
     b->lmask = lh - 1;
+    b->lshift = (uint32_t)(64 - __builtin_ctzll(lh));
     b->smask = sh - 1;
     b->orders = pool(b, 0, no * sizeof(struct order));
     b->levels = pool(b, 1, nl * sizeof(struct level));
@@ -1029,8 +1062,8 @@ int gw_books_open(struct gw_books **out, const struct gw_books_config *cfg)
         b->rmask = rc - 1;
         b->st.bytes += rc * sizeof(struct gw_event);
     }
-    /* Slot 0 is the null index; slots are handed out from 1 up, then
-     * recycled through the free lists. */
+    /* Slot 0 is the null index and sentinel (see the top of the file);
+     * slots are handed out from 1 up, then recycled through the free lists. */
     b->onext = 1;
     b->lnext = 1;
     b->st.order_bytes = sizeof(struct order) + 2 * sizeof(struct oslot);

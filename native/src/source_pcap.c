@@ -266,7 +266,9 @@ static int try_mmap(struct pcap_src *s, int fd, size_t size)
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED)
         return 0; /* libpcap can still read it */
-    madvise(map, size, MADV_SEQUENTIAL | MADV_WILLNEED);
+    /* Advice values are not flags: OR-ing them would ask for one thing. */
+    madvise(map, size, MADV_SEQUENTIAL);
+    madvise(map, size, MADV_WILLNEED);
     s->map = map;
     s->map_len = size;
     s->pos = PCAP_GLOBAL_HDR;
