@@ -42,7 +42,10 @@ does not mention is taken as empty on both sides); the gateway's are the
 reference, all must agree or the exit status is 1 -- so no contender can
 time less work than the others.  Times are medians of ``--runs`` runs
 (gateway and itch-book) and ``--peer-runs`` runs (the dict book, which is
-slow); ns/message is the median time over the message count.
+slow); ns/message is the median time over the message count.  Each run
+is its own process and the contenders take turns, run by run: this
+machine's speed drifts over minutes, and blocks of runs back to back
+would each meet a different machine.
 
 Memory, per contender process: its resident set when the input was ready
 (interpreter, libraries and, for the in-memory inputs, the input itself),
@@ -428,7 +431,7 @@ def report(outcomes: Sequence[Outcome], a: argparse.Namespace, pcap: Path,
     print(f"gateway     books sized max_instruments {a.max_instruments or a.symbols + 64:,}, "
           f"max_orders {a.max_orders:,}, max_levels {a.max_levels:,}; event ring off")
     print(f"cpu         {os.cpu_count()} cores; medians of {a.runs} (gateway, itch-book) / "
-          f"{a.peer_runs} (dict book) runs; each contender in its own process")
+          f"{a.peer_runs} (dict book) runs; each run in its own process, contenders taking turns")
     if a.quick:
         print("quick       smoke run: a small session, one run each; not the figure of record")
     print()
@@ -543,11 +546,31 @@ def main(argv: list[str] | None = None) -> int:
     binfile = ROOT / "bench-data" / f"{stem}.itch"
     if any(n.startswith("itch-book") for n in a.names):
         ensure_binaryfile(binfile, a.messages, a.symbols, a.seed)
-    outcomes = [
-        run_contender(n, a.peer_runs if n == "dict" else a.runs, pcap, binfile, a)
-        for n in a.names
-    ]
-    return report(outcomes, a, pcap, binfile)
+    # Round robin, one run per child: this machine's speed drifts over
+    # minutes, and contenders run back to back in blocks would each get a
+    # different machine.
+    rounds = {n: a.peer_runs if n == "dict" else a.runs for n in a.names}
+    merged: dict[str, Outcome] = {}
+    for r in range(max(rounds.values())):
+        for n in a.names:
+            if r < rounds[n] and not merged.get(n, Outcome(n)).error:
+                merged[n] = merge(merged.get(n), run_contender(n, 1, pcap, binfile, a))
+    return report([merged[n] for n in a.names], a, pcap, binfile)
+
+
+def merge(acc: Outcome | None, new: Outcome) -> Outcome:
+    """One contender's rounds as one outcome: every run's time, the largest
+    peak, and a round that disagrees with an earlier one is an error."""
+    if acc is None or new.error:
+        return new
+    if (new.messages, new.bbo) != (acc.messages, acc.bbo):
+        acc.error = "runs disagree with each other (message count or final BBO)"
+        return acc
+    acc.seconds += new.seconds
+    acc.maxrss_kib = max(acc.maxrss_kib, new.maxrss_kib)
+    acc.rss_ready_kib = max(acc.rss_ready_kib, new.rss_ready_kib)
+    acc.notes = new.notes
+    return acc
 
 
 if __name__ == "__main__":
