@@ -6,6 +6,11 @@
     gateway book FILE SYMBOL [--at-seq N | --at-time HH:MM:SS.nnnnnnnnn] [--levels N]
     gateway capture synth -o FILE [--messages N] [--symbols N] [--seed S]
                           [--format pcap|pcapng|binaryfile] [--vlan ID]
+    gateway feed --source udp --group ADDR:PORT [--line-b ADDR:PORT] [--interface IF]
+                 [--retransmit ADDR:PORT] [--duration S] [--snapshot PATH] [--stats]
+    gateway feed --source pcap --capture FILE [--snapshot PATH] [--stats]
+    gateway sim publish (--synth N | --capture FILE) --group ADDR:PORT [--line-b ADDR:PORT]
+                        [--retransmit ADDR:PORT] [--faults-a SPEC] ...
 
 Exit status: 0 success, 1 the input could not be read, 2 a bad option or
 configuration value (the message names it), 3 a local failure.
@@ -90,6 +95,39 @@ def _add_capture(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.set_defaults(func=_cmd_synth)
 
 
+def _add_feed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("feed", help="receive a live MoldUDP64 feed (A/B lines, recovery) into books")
+    p.add_argument("--source", choices=("udp", "pcap"), default="udp")
+    p.add_argument("--capture", metavar="FILE", help="with --source pcap: the capture to read")
+    p.add_argument("--interface", default="", help="where to join the groups (default: by route)")
+    p.add_argument("--group", action="append", default=[], metavar="ADDR:PORT",
+                   help="line A multicast group (repeatable)")
+    p.add_argument("--line-b", action="append", default=[], metavar="ADDR:PORT",
+                   help="line B multicast group (repeatable)")
+    p.add_argument("--retransmit", metavar="ADDR:PORT", help="MoldUDP64 retransmission server")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--snapshot", metavar="PATH", help="write the final books as JSON")
+    p.add_argument("--levels", type=int, default=None, help="levels per side in the snapshot")
+    p.add_argument("--stats", action="store_true", help="print the source's and feed's counters")
+    p.add_argument("--json", action="store_true", help="print the counters as JSON")
+    r = p.add_argument_group("recovery")
+    r.add_argument("--grace-ms", type=float, default=2.0,
+                   help="wait this long for another line before re-requesting (default 2)")
+    r.add_argument("--request-timeout-ms", type=float, default=100.0)
+    r.add_argument("--retries", type=int, default=5)
+    r.add_argument("--max-per-request", type=int, default=1000)
+    r.add_argument("--request-rate", type=float, default=1000.0, help="requests per second")
+    r.add_argument("--give-up-s", type=float, default=5.0,
+                   help="a gap open longer than this is lost (books marked stale)")
+    r.add_argument("--hold-messages", type=int, default=262_144,
+                   help="messages the gap buffer holds behind a gap")
+    r.add_argument("--join-gap", type=int, default=10_000,
+                   help="a first packet this close to sequence 1 recovers from 1; "
+                        "further in, the session is joined late and books are stale")
+    _add_book_sizes(p)
+    p.set_defaults(func=_cmd_feed)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gateway", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -97,6 +135,7 @@ def parser() -> argparse.ArgumentParser:
     _add_replay(sub)
     _add_book(sub)
     _add_capture(sub)
+    _add_feed(sub)
     return p
 
 
@@ -161,6 +200,73 @@ def _cmd_book(a: argparse.Namespace) -> int:
         shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
         raise InputError(f"{a.file}: no instrument {a.symbol!r} (known: {shown or 'none'})") from None
     print(format_ladder(book, a.levels))
+    return 0
+
+
+def _cmd_feed(a: argparse.Namespace) -> int:
+    import socket
+
+    from gateway.feed import RETRANSMIT_LINE, Feed, format_feed_report
+    from gateway.live import Endpoint, UdpSource, parse_addr
+    from gateway.native import Decoder, Source
+    from gateway.recovery import RecoveryConfig
+
+    _check_levels(a)
+    if a.hold_messages < 1:
+        raise ConfigError("--hold-messages", "must be at least 1")
+    if a.join_gap < 0:
+        raise ConfigError("--join-gap", "must be 0 or more")
+    if a.duration is not None and a.duration <= 0:
+        raise ConfigError("--duration", "must be a positive number of seconds")
+    server = parse_addr(a.retransmit, "--retransmit") if a.retransmit else None
+    rcfg = RecoveryConfig(
+        grace_ns=int(a.grace_ms * 1e6), timeout_ns=int(a.request_timeout_ms * 1e6),
+        retries=a.retries, max_per_request=a.max_per_request, rate=a.request_rate,
+        give_up_ns=int(a.give_up_s * 1e9), has_server=server is not None,
+    )
+    books = _books_from(a)
+    dec = Decoder(books=books, hold=True, hold_messages=a.hold_messages, join_gap=a.join_gap)
+    requester = None
+    src: Source | UdpSource
+    if a.source == "pcap":
+        if not a.capture:
+            raise ConfigError("--capture", "--source pcap needs a capture file")
+        if a.group or a.line_b or server:
+            raise ConfigError("--source", "--group, --line-b and --retransmit are for --source udp")
+        src = Source(a.capture)
+    else:
+        if a.capture:
+            raise ConfigError("--capture", "is for --source pcap")
+        if not a.group:
+            raise ConfigError("--group", "--source udp needs at least one line A group")
+        eps = [Endpoint(*parse_addr(g, "--group", multicast=True), line=0) for g in a.group]
+        eps += [Endpoint(*parse_addr(g, "--line-b", multicast=True), line=1) for g in a.line_b]
+        fds = []
+        if server:
+            requester = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            requester.connect(server)
+            fds.append((requester.fileno(), RETRANSMIT_LINE))
+        src = UdpSource(eps, interface=a.interface, fds=fds)
+    try:
+        feed = Feed(src, dec, books, rcfg, requester=requester, live=a.source == "udp")
+        rep = feed.run(duration_s=a.duration)
+    finally:
+        src.close()
+        if requester is not None:
+            requester.close()
+    if a.snapshot:
+        Path(a.snapshot).write_text(json.dumps(books.snapshot(a.levels)) + "\n")
+    if a.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(rep), indent=2))
+    elif a.stats:
+        print(format_feed_report(rep))
+    else:
+        st = rep.decoder
+        print(f"gateway feed: {rep.reason}: {st.messages:,} messages, {st.gaps:,} gaps seen, "
+              f"{rep.recovery.given_up_messages:,} messages lost, "
+              f"{rep.books['stale_books']:,} stale books")
     return 0
 
 

@@ -159,6 +159,24 @@ class SourceInfo:
     bytes_total: int
     reasons: dict[str, int]
     error: str
+    kernel_drops: int = 0
+    polls: int = 0
+
+
+def source_info(handle: Any) -> SourceInfo:
+    i = lib.gw_source_info(handle)
+    return SourceInfo(
+        kind=ffi.string(i.kind).decode(),
+        link=i.link,
+        frames=i.frames,
+        bytes=i.bytes,
+        bytes_read=i.bytes_read,
+        bytes_total=i.bytes_total,
+        reasons={REASONS[r]: i.reasons[r] for r in range(len(REASONS)) if i.reasons[r]},
+        error=ffi.string(i.error).decode(),
+        kernel_drops=i.kernel_drops,
+        polls=i.polls,
+    )
 
 
 class Source:
@@ -198,17 +216,7 @@ class Source:
         return check(lib.gw_source_next(self.handle, frames, max_frames), self.path)
 
     def info(self) -> SourceInfo:
-        i = lib.gw_source_info(self.handle)
-        return SourceInfo(
-            kind=ffi.string(i.kind).decode(),
-            link=i.link,
-            frames=i.frames,
-            bytes=i.bytes,
-            bytes_read=i.bytes_read,
-            bytes_total=i.bytes_total,
-            reasons={REASONS[r]: i.reasons[r] for r in range(len(REASONS)) if i.reasons[r]},
-            error=ffi.string(i.error).decode(),
-        )
+        return source_info(self.handle)
 
     def close(self) -> None:
         if self._h is not None:
@@ -228,6 +236,7 @@ class Source:
 @dataclass
 class SessionStats:
     name: str
+    index: int
     first_seq: int
     next_seq: int
     packets: int
@@ -238,6 +247,32 @@ class SessionStats:
     dup_packets: int
     dup_messages: int
     ended: bool
+    known_end: int = 0
+    held: int = 0
+    filled: int = 0
+    lost: int = 0
+    gap_since_ns: int = 0
+
+
+@dataclass
+class LineStats:
+    line: int
+    packets: int
+    bytes: int
+    messages: int
+    first: int
+    lost: int
+    next_seq: int
+    last_rx_ns: int
+
+
+@dataclass
+class Missing:
+    """Sequences [first, first + count) of a session are missing now."""
+    session: int
+    first: int
+    count: int
+    since_ns: int
 
 
 @dataclass
@@ -282,12 +317,27 @@ class Decoder:
         types: str | None = None,
         record_capacity: int = 8192,
         books: Any = None,
+        hold: bool = False,
+        hold_messages: int = 0,
+        hold_bytes: int = 0,
+        join_gap: int = 0,
     ) -> None:
+        """``hold``: the live feed's mode -- messages behind a gap wait in a
+        bounded buffer (``hold_messages`` sequences, ``hold_bytes``) until
+        the gap is filled or given up; a first packet within ``join_gap`` of
+        sequence 1 opens a gap from 1, one further in joins late."""
         cfg = ffi.new("struct gw_decoder_config *")
-        cfg.flags = (lib.GW_DEC_RECORDS if records else 0) | (
-            lib.GW_DEC_VERIFY_CHECKSUMS if verify_checksums else 0
+        cfg.flags = (
+            (lib.GW_DEC_RECORDS if records else 0)
+            | (lib.GW_DEC_VERIFY_CHECKSUMS if verify_checksums else 0)
+            | (lib.GW_DEC_HOLD_GAPS if hold else 0)
         )
         cfg.record_capacity = record_capacity
+        cfg.hold_messages = hold_messages
+        cfg.hold_bytes = hold_bytes
+        cfg.join_gap = join_gap
+        if hold and records:
+            raise ConfigError("records", "records cannot be kept in hold (live feed) mode")
         out = ffi.new("struct gw_decoder **")
         check(lib.gw_decoder_open(out, cfg), "decoder")
         self._h: Any = ffi.gc(out[0], lib.gw_decoder_close)
@@ -299,6 +349,16 @@ class Decoder:
             check(lib.gw_decoder_attach_books(self._h, books.handle), "decoder")
         self._frames = ffi.new("struct gw_frame[]", BURST)
         self._nrec = ffi.new("uint32_t *")
+        self._missing = ffi.new("struct gw_missing[]", 64)
+
+    @property
+    def handle(self) -> Any:
+        return self._h
+
+    @property
+    def frame_buffer(self) -> Any:
+        """Scratch frame descriptors (BURST of them) for pump calls."""
+        return self._frames
 
     def set_types(self, types: str) -> None:
         codes = types.replace(",", "").strip()
@@ -378,6 +438,7 @@ class Decoder:
             out.append(
                 SessionStats(
                     name=bytes(ffi.buffer(s.name, 10)).decode("latin-1").rstrip(" "),
+                    index=i,
                     first_seq=s.first_seq,
                     next_seq=s.next_seq,
                     packets=s.packets,
@@ -388,9 +449,37 @@ class Decoder:
                     dup_packets=s.dup_packets,
                     dup_messages=s.dup_messages,
                     ended=bool(s.ended),
+                    known_end=s.known_end,
+                    held=s.held,
+                    filled=s.filled,
+                    lost=s.lost,
+                    gap_since_ns=s.gap_since_ns,
                 )
             )
         return out
+
+    def lines(self) -> list[LineStats]:
+        """Per-line health, for the lines that carried anything."""
+        n = ffi.new("uint32_t *")
+        arr = lib.gw_decoder_lines(self._h, n)
+        return [
+            LineStats(i, arr[i].packets, arr[i].bytes, arr[i].messages, arr[i].first,
+                      arr[i].lost, arr[i].next_seq, arr[i].last_rx_ns)
+            for i in range(n[0]) if arr[i].packets
+        ]
+
+    def missing(self, max_ranges: int = 64) -> list[Missing]:
+        """Hold mode: the sequence ranges missing now, oldest first."""
+        buf = self._missing if max_ranges <= 64 else ffi.new("struct gw_missing[]", max_ranges)
+        n = lib.gw_decoder_missing(self._h, buf, max_ranges)
+        return [Missing(buf[i].session, buf[i].first, buf[i].count, buf[i].since_ns)
+                for i in range(n)]
+
+    def give_up(self, session: int, upto: int = 0, now_ns: int = 0) -> int:
+        """Hold mode: declare what session ``session`` misses below ``upto``
+        (0: all it knows of) lost; the books are marked stale and held
+        messages behind it applied.  Returns messages lost."""
+        return check(lib.gw_decoder_give_up(self._h, session, upto, now_ns), "give_up")
 
     def session_names(self) -> list[str]:
         return [s.name for s in self.sessions()]

@@ -137,6 +137,7 @@ struct gw_books {
     uint32_t nbooks;
     uint32_t locate[65536];  /* locate -> book id */
     uint8_t system_event;
+    uint8_t born_stale;      /* joined late: books are stale from creation */
     uint8_t touched;         /* sides (bit per side) whose best level the message changed */
     /* symbol -> id: few thousand entries, probed linearly */
     uint64_t *sym_keys;
@@ -759,6 +760,10 @@ static uint32_t book_for(struct gw_books *b, uint16_t locate, const uint8_t *sym
     bk->info.price_exponent = b->cfg.price_exponent;
     bk->info.system_event = b->system_event;
     memset(bk->info.symbol, ' ', 8);
+    if (b->born_stale) {
+        bk->info.flags |= GW_BOOK_STALE;
+        b->st.stale_books++;
+    }
     if (sym)
         name_book(b, id, sym);
     b->locate[locate] = id;
@@ -1018,6 +1023,12 @@ void gw_books_gap(struct gw_books *b, uint64_t first, uint64_t count, int64_t rx
         mark_stale(b, i, &c);
         write_end(&b->books[i]);
     }
+}
+
+void gw_books_joined_late(struct gw_books *b, uint64_t first, uint64_t count, int64_t rx_ns)
+{
+    b->born_stale = 1;
+    gw_books_gap(b, first, count, rx_ns);
 }
 
 /* ---- open / close ---------------------------------------------------------- */

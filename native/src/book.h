@@ -10,5 +10,8 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
 void gw_books_prefetch(const struct gw_books *b, const uint8_t *m, uint32_t len);
 /* A sequence gap: every book is stale until recovered. */
 void gw_books_gap(struct gw_books *b, uint64_t first, uint64_t count, int64_t rx_ns);
+/* Joined a session late: the gap before it, and every book -- also those
+ * first seen later -- is stale (their earlier orders are unknown). */
+void gw_books_joined_late(struct gw_books *b, uint64_t first, uint64_t count, int64_t rx_ns);
 
 #endif

@@ -58,6 +58,8 @@ static const char *const reason_names[GW_R__COUNT] = {
     [GW_R_TRUNCATED_RECORD] = "truncated_record",
     [GW_R_FILTERED] = "filtered",
     [GW_R_OVERSIZED_FRAME] = "oversized_frame",
+    [GW_R_MOLD_HOLD_FULL] = "mold_hold_full",
+    [GW_R_MOLD_LATE_JOIN] = "mold_late_join",
 };
 
 const char *gw_reason_name(int reason)

@@ -49,6 +49,23 @@ struct gw_decoder {
     struct gw_mold_session sessions[GW_MAX_SESSIONS];
     struct gw_gap gaps[GW_GAP_LOG];
     struct gw_itch_record *rec;
+    struct gw_line_stats lines[GW_MAX_LINES];
+    /* hold mode: the gap buffer (see "Hold mode" below) */
+    struct held *hold;       /* slot for sequence q: hold[q & hmask] */
+    uint8_t *arena;          /* copies of the held messages */
+    uint64_t hmask;
+    uint64_t nheld;
+    uint32_t arena_size, arena_used;
+    uint16_t hold_session;   /* whose messages the buffer holds (while nheld) */
+    uint64_t join_gap;
+};
+
+struct held {
+    uint64_t seq;            /* 0 = empty */
+    int64_t rx_ns;
+    uint32_t off;
+    uint16_t len;
+    uint16_t line;
 };
 
 #define ETH_P_IPV4 0x0800
@@ -138,24 +155,286 @@ static int session_index(struct gw_decoder *d, const uint8_t *name)
     return (int)d->nsessions++;
 }
 
-static void note_gap(struct gw_decoder *d, uint16_t sidx, struct gw_mold_session *s,
-                     uint64_t first, uint64_t n, const struct gw_frame *f)
+/* A gap is seen: n messages are missing (not yet lost in hold mode). */
+static void gap_seen(struct gw_decoder *d, struct gw_mold_session *s, uint64_t n, int64_t rx_ns)
 {
     s->gaps++;
     s->gap_messages += n;
     d->st.gaps++;
     d->st.gap_messages += n;
+    if (!s->gap_since_ns)
+        s->gap_since_ns = rx_ns;
+}
+
+/* Messages [first, first + n) will never be applied: counted and logged. */
+static void gap_logged(struct gw_decoder *d, uint16_t sidx, struct gw_mold_session *s,
+                       uint64_t first, uint64_t n, int64_t rx_ns, uint16_t line)
+{
+    s->lost += n;
     if (d->ngaps < GW_GAP_LOG) {
         struct gw_gap *g = &d->gaps[d->ngaps++];
         g->first = first;
         g->count = n;
-        g->rx_ns = f->rx_ns;
+        g->rx_ns = rx_ns;
         g->session = sidx;
-        g->line = f->line;
+        g->line = line;
         g->_pad = 0;
     }
+}
+
+/* ... and no book can be trusted any more. */
+static void gap_lost(struct gw_decoder *d, uint16_t sidx, struct gw_mold_session *s,
+                     uint64_t first, uint64_t n, int64_t rx_ns, uint16_t line)
+{
+    gap_logged(d, sidx, s, first, n, rx_ns, line);
     if (d->books)
-        gw_books_gap(d->books, first, n, f->rx_ns);
+        gw_books_gap(d->books, first, n, rx_ns);
+}
+
+/* Without hold mode a gap is lost the moment it is seen. */
+static void note_gap(struct gw_decoder *d, uint16_t sidx, struct gw_mold_session *s,
+                     uint64_t first, uint64_t n, int64_t rx_ns, uint16_t line)
+{
+    gap_seen(d, s, n, rx_ns);
+    gap_lost(d, sidx, s, first, n, rx_ns, line);
+    s->gap_since_ns = 0;
+}
+
+/* ---- Hold mode (GW_DEC_HOLD_GAPS): arbitration and the gap buffer ----------
+ *
+ * Every line of a feed goes through one decoder, so arbitration is per
+ * message: a message is applied the first time its sequence is the next
+ * expected one, whichever line (or the retransmission server) brought it;
+ * later copies are duplicates.  Lines may pack differently: only sequence
+ * numbers matter.
+ *
+ * A message ahead of the expected sequence is copied into the gap buffer
+ * (the frame it came in belongs to the source and is reused by its next
+ * burst, so holding frames would stall the receive ring).  The buffer is a
+ * window of slots indexed by sequence, [next, next + slots), over a byte
+ * arena that is reset whenever it empties.  When the gap closes, held
+ * messages are applied in order.  Whoever closes it -- line B, a
+ * retransmission, or gw_decoder_give_up() when the policy in Python gives
+ * up -- nothing is applied twice or out of order.  A message that does not
+ * fit (past the window, arena full, or the buffer held by another session)
+ * gives up the gaps in front of it at once (counted as mold_hold_full): the
+ * buffer is bounded and the feed goes on. */
+
+static inline struct held *held_at(struct gw_decoder *d, uint64_t q)
+{
+    struct held *h = &d->hold[q & d->hmask];
+    return h->seq == q ? h : NULL;
+}
+
+static inline struct gw_line_stats *line_of(struct gw_decoder *d, uint16_t line)
+{
+    return &d->lines[line < GW_MAX_LINES ? line : GW_MAX_LINES - 1];
+}
+
+static void apply_held(struct gw_decoder *d, struct gw_mold_session *s, uint16_t sidx,
+                       struct held *h)
+{
+    struct gw_frame fr = {0};
+    fr.rx_ns = h->rx_ns;
+    fr.line = h->line;
+    fr.link = GW_LINK_MOLD;
+    itch_message(d, d->arena + h->off, h->len, h->seq, sidx, &fr);
+    h->seq = 0;
+    d->nheld--;
+    s->held--;
+    s->messages++;
+    s->next_seq++;
+}
+
+/* Apply held messages while they are next. */
+static void drain(struct gw_decoder *d, struct gw_mold_session *s, uint16_t sidx)
+{
+    struct held *h;
+    while (d->nheld && d->hold_session == sidx && (h = held_at(d, s->next_seq)))
+        apply_held(d, s, sidx, h);
+    if (!d->nheld)
+        d->arena_used = 0;
+    if (s->next_seq >= s->known_end)
+        s->gap_since_ns = 0;
+}
+
+/* Give up what is missing below upto: held messages are applied in order,
+ * each missing run is lost.  Returns messages lost. */
+static uint64_t give_up_to(struct gw_decoder *d, struct gw_mold_session *s, uint16_t sidx,
+                           uint64_t upto, int64_t rx_ns, uint16_t line)
+{
+    uint64_t lost = 0;
+    int mine = d->nheld && d->hold_session == sidx;
+    while (s->next_seq < upto) {
+        uint64_t q = s->next_seq;
+        struct held *h = mine ? held_at(d, q) : NULL;
+        if (h) {
+            apply_held(d, s, sidx, h);
+            continue;
+        }
+        /* Held messages all lie inside the window, so a run with no held
+         * message in the window runs to upto. */
+        uint64_t r = q + 1, lim = q + d->hmask + 1;
+        if (mine)
+            while (r < upto && r < lim && !held_at(d, r))
+                r++;
+        if (!mine || r == lim)
+            r = upto;
+        gap_lost(d, sidx, s, q, r - q, rx_ns, line);
+        lost += r - q;
+        s->next_seq = r;
+        mine = d->nheld && d->hold_session == sidx;
+    }
+    drain(d, s, sidx);
+    return lost;
+}
+
+/* Copy message q into the buffer: 0 held, 1 already held, -1 no room. */
+static int hold_put(struct gw_decoder *d, struct gw_mold_session *s, uint16_t sidx, uint64_t q,
+                    const uint8_t *m, uint32_t len, const struct gw_frame *f)
+{
+    if (d->nheld && d->hold_session != sidx)
+        return -1;
+    if (q - s->next_seq > d->hmask)
+        return -1;
+    struct held *h = &d->hold[q & d->hmask];
+    if (h->seq == q)
+        return 1;
+    if (len > d->arena_size - d->arena_used)
+        return -1;
+    memcpy(d->arena + d->arena_used, m, len);
+    h->seq = q;
+    h->rx_ns = f->rx_ns;
+    h->off = d->arena_used;
+    h->len = (uint16_t)len;
+    h->line = f->line;
+    d->arena_used += len;
+    d->nheld++;
+    s->held++;
+    d->hold_session = sidx;
+    return 0;
+}
+
+/* The first packet of a session in hold mode (see gw_decoder_config). */
+static void join_held(struct gw_decoder *d, struct gw_mold_session *s, uint16_t sidx, uint64_t seq,
+                      const struct gw_frame *f)
+{
+    s->joined = 1;
+    s->first_seq = seq;
+    if (seq > 1 && seq - 1 <= d->join_gap) {
+        s->next_seq = s->known_end = 1; /* [1, seq) is an ordinary gap */
+        return;
+    }
+    s->next_seq = s->known_end = seq;
+    if (seq > 1) {
+        /* The day's earlier orders are unknown: no book can be whole. */
+        count(d, GW_R_MOLD_LATE_JOIN, 1);
+        gap_logged(d, sidx, s, 1, seq - 1, f->rx_ns, f->line);
+        if (d->books)
+            gw_books_joined_late(d->books, 1, seq - 1, f->rx_ns);
+    }
+}
+
+/* A heartbeat or end of session in hold mode: its sequence is the next the
+ * sender will use, so messages before it that we lack are a gap. */
+static void held_marker(struct gw_decoder *d, struct gw_mold_session *s, uint16_t sidx,
+                        uint64_t seq, const struct gw_frame *f)
+{
+    if (!s->joined)
+        join_held(d, s, sidx, seq, f);
+    uint64_t had = s->known_end > s->next_seq ? s->known_end : s->next_seq;
+    if (seq > had) {
+        gap_seen(d, s, seq - had, f->rx_ns);
+        s->known_end = seq;
+    }
+}
+
+/* A data packet in hold mode that is ahead of the expected sequence, or
+ * arrives while messages are held. */
+static void mold_held(struct gw_decoder *d, struct gw_mold_session *s, uint16_t sidx,
+                      const uint8_t *p, uint32_t len, uint64_t seq, uint32_t cnt,
+                      const struct gw_frame *f)
+{
+    uint64_t had = s->known_end > s->next_seq ? s->known_end : s->next_seq;
+    if (seq > had)
+        gap_seen(d, s, seq - had, f->rx_ns);
+    uint64_t dups = 0, first = 0, filled = 0;
+    uint32_t pos = GW_MOLD_HEADER_SIZE, i = 0;
+    for (; i < cnt; i++) {
+        if (GW_UNLIKELY(pos + 2 > len)) {
+            count(d, GW_R_MOLD_COUNT_OVERRUN, 1);
+            break;
+        }
+        uint32_t mlen = (uint32_t)gw_be16(p + pos);
+        pos += 2;
+        if (GW_UNLIKELY(pos + mlen > len)) {
+            count(d, GW_R_MOLD_LENGTH_OVERRUN, 1);
+            break;
+        }
+        const uint8_t *m = p + pos;
+        pos += mlen;
+        uint64_t q = seq + i;
+        if (q < s->next_seq) {
+            dups++;
+            continue;
+        }
+        if (q > s->next_seq) {
+            int r = hold_put(d, s, sidx, q, m, mlen, f);
+            if (r == 1) {
+                dups++;
+                continue;
+            }
+            if (r == 0) {
+                first++;
+                filled += q < had;
+                continue;
+            }
+            /* No room: what is missing in front of q is given up now. */
+            count(d, GW_R_MOLD_HOLD_FULL, 1);
+            give_up_to(d, s, sidx, q, f->rx_ns, f->line);
+        }
+        /* q is next: apply it, then whatever it frees from the buffer. */
+        itch_message(d, m, mlen, q, sidx, f);
+        s->messages++;
+        s->next_seq++;
+        first++;
+        filled += q < had;
+        drain(d, s, sidx);
+    }
+    if (i == cnt && pos != len)
+        count(d, GW_R_MOLD_TRAILING_BYTES, 1);
+    if (seq + i > s->known_end)
+        s->known_end = seq + i;
+    if (dups) {
+        s->dup_packets++;
+        s->dup_messages += dups;
+        d->st.dup_messages += dups;
+        count(d, GW_R_MOLD_DUPLICATE, dups);
+    }
+    s->filled += filled;
+    line_of(d, f->line)->first += first;
+    if (s->next_seq >= s->known_end)
+        s->gap_since_ns = 0;
+}
+
+/* Per-line health: each line's own sequence, whatever the other lines did. */
+static void line_packet(struct gw_decoder *d, const struct gw_frame *f, uint16_t sidx,
+                        uint64_t seq, uint32_t cnt, uint32_t len)
+{
+    struct gw_line_stats *l = line_of(d, f->line);
+    l->packets++;
+    l->bytes += len;
+    l->messages += cnt;
+    l->last_rx_ns = f->rx_ns;
+    if (l->session != sidx || !l->next_seq) {
+        l->session = sidx;
+        l->next_seq = seq + cnt;
+        return;
+    }
+    if (seq > l->next_seq)
+        l->lost += seq - l->next_seq;
+    if (seq + cnt > l->next_seq)
+        l->next_seq = seq + cnt;
 }
 
 /* The sequence 'seq' arrives (first of a packet, or a heartbeat's next
@@ -171,7 +450,7 @@ static uint64_t sequence_arrives(struct gw_decoder *d, uint16_t sidx, struct gw_
         return 0;
     }
     if (seq > s->next_seq) {
-        note_gap(d, sidx, s, s->next_seq, seq - s->next_seq, f);
+        note_gap(d, sidx, s, s->next_seq, seq - s->next_seq, f->rx_ns, f->line);
         s->next_seq = seq;
         return 0;
     }
@@ -197,7 +476,10 @@ static void mold_packet(struct gw_decoder *d, const uint8_t *p, uint32_t len,
     uint32_t cnt = (uint32_t)gw_be16(p + GW_MOLD_COUNT_OFF);
     s->packets++;
 
+    int hold = d->flags & GW_DEC_HOLD_GAPS;
+
     if (cnt == GW_MOLD_HEARTBEAT_COUNT || cnt == GW_MOLD_END_OF_SESSION_COUNT) {
+        line_packet(d, f, sidx, seq, 0, len);
         if (cnt == GW_MOLD_HEARTBEAT_COUNT) {
             s->heartbeats++;
             d->st.heartbeats++;
@@ -206,10 +488,24 @@ static void mold_packet(struct gw_decoder *d, const uint8_t *p, uint32_t len,
             d->st.end_of_session++;
         }
         /* The header carries the next sequence the sender will use. */
-        sequence_arrives(d, sidx, s, seq, f);
+        if (hold)
+            held_marker(d, s, sidx, seq, f);
+        else
+            sequence_arrives(d, sidx, s, seq, f);
         if (len > GW_MOLD_HEADER_SIZE)
             count(d, GW_R_MOLD_TRAILING_BYTES, 1);
         return;
+    }
+    line_packet(d, f, sidx, seq, cnt, len);
+    if (hold) {
+        if (!s->joined)
+            join_held(d, s, sidx, seq, f);
+        if (seq > s->next_seq || d->nheld) {
+            mold_held(d, s, sidx, p, len, seq, cnt, f);
+            return;
+        }
+        /* In order and nothing held: the plain path below, which cannot
+         * open a gap from here. */
     }
 
     uint64_t skip = sequence_arrives(d, sidx, s, seq, f);
@@ -258,7 +554,10 @@ static void mold_packet(struct gw_decoder *d, const uint8_t *p, uint32_t len,
     if (i > skip) {
         s->messages += i - skip;
         s->next_seq = seq + i;
+        line_of(d, f->line)->first += i - skip;
     }
+    if (s->next_seq > s->known_end)
+        s->known_end = s->next_seq;
 }
 
 /* ---- link, IPv4, UDP ---------------------------------------------------- */
@@ -464,6 +763,8 @@ int gw_decoder_pump(struct gw_decoder *d, struct gw_source *src, struct gw_frame
  * the buffer (8192 x 176 bytes) inside a typical L2 cache. */
 #define GW_MIN_RECORDS (65535 / GW_MIN_ITCH_BLOCK + 1)
 #define GW_DEFAULT_RECORDS 8192
+#define GW_DEFAULT_HOLD_MESSAGES 65536
+#define GW_DEFAULT_HOLD_BYTES (4u << 20)
 
 int gw_decoder_open(struct gw_decoder **out, const struct gw_decoder_config *cfg)
 {
@@ -482,10 +783,35 @@ int gw_decoder_open(struct gw_decoder **out, const struct gw_decoder_config *cfg
             goto out_free;
         }
     }
+    if (d->flags & GW_DEC_HOLD_GAPS) {
+        /* Records are reserved per frame; draining the gap buffer can
+         * apply thousands of messages in one frame. */
+        err = GW_ECONFIG;
+        if (d->flags & GW_DEC_RECORDS)
+            goto out_free;
+        uint64_t slots = cfg->hold_messages ? cfg->hold_messages : GW_DEFAULT_HOLD_MESSAGES;
+        uint64_t bytes = cfg->hold_bytes ? cfg->hold_bytes : GW_DEFAULT_HOLD_BYTES;
+        if (slots > (1u << 30) || bytes > 0xFFFFFFFFu)
+            goto out_free;
+        uint64_t p2 = 1;
+        while (p2 < slots)
+            p2 <<= 1;
+        err = -ENOMEM;
+        d->hold = calloc(p2, sizeof(*d->hold));
+        d->arena = malloc(bytes);
+        if (!d->hold || !d->arena)
+            goto out_free;
+        d->hmask = p2 - 1;
+        d->arena_size = (uint32_t)bytes;
+        d->join_gap = cfg->join_gap;
+    }
     memset(d->want, 1, sizeof(d->want));
     *out = d;
     return 0;
 out_free:
+    free(d->hold);
+    free(d->arena);
+    free(d->rec);
     free(d);
     return err;
 }
@@ -495,6 +821,8 @@ void gw_decoder_close(struct gw_decoder *d)
     if (!d)
         return;
     free(d->rec);
+    free(d->hold);
+    free(d->arena);
     free(d);
 }
 
@@ -534,6 +862,54 @@ const struct gw_gap *gw_decoder_gaps(const struct gw_decoder *d, uint32_t *n)
 {
     *n = d->ngaps;
     return d->gaps;
+}
+
+const struct gw_line_stats *gw_decoder_lines(const struct gw_decoder *d, uint32_t *n)
+{
+    *n = GW_MAX_LINES;
+    return d->lines;
+}
+
+uint32_t gw_decoder_missing(const struct gw_decoder *d, struct gw_missing *out, uint32_t max)
+{
+    uint32_t n = 0;
+    for (uint16_t si = 0; si < d->nsessions && n < max; si++) {
+        const struct gw_mold_session *s = &d->sessions[si];
+        uint64_t q = s->next_seq, end = s->known_end;
+        int mine = d->nheld && d->hold_session == si;
+        uint64_t lim = q + d->hmask + 1; /* held messages lie below it */
+        while (q < end && n < max) {
+            struct gw_decoder *dd = (struct gw_decoder *)d; /* held_at only reads */
+            if (mine && q < lim && held_at(dd, q)) {
+                q++;
+                continue;
+            }
+            uint64_t r = q + 1;
+            if (mine)
+                while (r < end && r < lim && !held_at(dd, r))
+                    r++;
+            if (!mine || r == lim)
+                r = end;
+            out[n].first = q;
+            out[n].count = r - q;
+            out[n].since_ns = s->gap_since_ns;
+            out[n].session = si;
+            memset(out[n]._pad, 0, sizeof(out[n]._pad));
+            n++;
+            q = r;
+        }
+    }
+    return n;
+}
+
+int64_t gw_decoder_give_up(struct gw_decoder *d, uint16_t session, uint64_t upto, int64_t now_ns)
+{
+    if (session >= d->nsessions)
+        return GW_ECONFIG;
+    struct gw_mold_session *s = &d->sessions[session];
+    if (!upto || upto > s->known_end)
+        upto = s->known_end;
+    return (int64_t)give_up_to(d, s, session, upto, now_ns, 0xFFFF);
 }
 
 uint64_t gw_itch_digest_of(const uint8_t *msg, uint32_t len)

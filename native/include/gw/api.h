@@ -89,7 +89,9 @@ enum gw_reason {
     GW_R_TRUNCATED_RECORD = 27,        /* drop: file ends inside a record */
     GW_R_FILTERED = 28,                /* note: rejected by the BPF filter */
     GW_R_OVERSIZED_FRAME = 29,         /* drop: a MoldUDP64 payload over 65,535 bytes */
-    GW_R__COUNT = 30
+    GW_R_MOLD_HOLD_FULL = 30,          /* note: gap buffer full, its gaps given up early */
+    GW_R_MOLD_LATE_JOIN = 31,          /* note: a session joined past sequence 1 (hold mode) */
+    GW_R__COUNT = 32
 };
 const char *gw_reason_name(int reason);
 
@@ -106,7 +108,9 @@ struct gw_source_info {
     uint64_t bytes_read;       /* input bytes consumed (progress) */
     uint64_t bytes_total;      /* input size, 0 if unknown (gzip, pipes) */
     uint64_t reasons[GW_R__COUNT]; /* GW_R_* counted by the source */
-    char kind[32];             /* "pcap-mmap", "libpcap", "binaryfile", "binaryfile-gzip" */
+    uint64_t kernel_drops;     /* live sources: datagrams the kernel dropped (SO_RXQ_OVFL) */
+    uint64_t polls;            /* live sources: waits for input */
+    char kind[32];             /* "pcap-mmap", "libpcap", "binaryfile", "udp" */
     char error[256];           /* last error message, "" if none */
 };
 
@@ -114,8 +118,34 @@ int gw_source_open_pcap(struct gw_source **out, const char *path, const char *fi
                         uint32_t flags, char *err, size_t errlen);
 int gw_source_open_binfile(struct gw_source **out, const char *path, uint32_t flags,
                            char *err, size_t errlen);
-/* Up to max frames; >0 count, 0 at end of input, <0 error.  Frames stay
- * valid until the next call on this source. */
+/* Kernel UDP: one socket per endpoint (a multicast group joined on the
+ * interface, or a bound socket handed in), read with recvmmsg in bursts,
+ * kernel receive timestamps (SO_TIMESTAMPNS, the one clock).  Frames are
+ * GW_LINK_MOLD payloads carrying their endpoint's line. */
+#define GW_UDP_MAX_ENDPOINTS 16
+struct gw_udp_endpoint {
+    uint32_t group;       /* IPv4 multicast group, network order (0 with fd >= 0) */
+    uint16_t port;        /* host order */
+    uint16_t line;        /* feed line of its frames (A=0, B=1, ...) */
+    int32_t fd;           /* >= 0: read this bound socket instead (not closed by the source) */
+    uint32_t _pad;
+};
+struct gw_udp_config {
+    char interface[16];   /* where groups are joined; "" = as the routing table says */
+    uint32_t nendpoints;
+    uint32_t slot_size;   /* bytes per datagram buffer; 0 = 2048 */
+    uint32_t burst;       /* datagram buffers (most frames one call returns); 0 = 256 */
+    int32_t timeout_ms;   /* how long next() waits when nothing is ready (0: not at all) */
+    uint32_t rcvbuf;      /* SO_RCVBUF bytes asked for; 0 = leave the default */
+    uint32_t _pad;
+    struct gw_udp_endpoint endpoints[GW_UDP_MAX_ENDPOINTS];
+};
+int gw_source_open_udp(struct gw_source **out, const struct gw_udp_config *cfg, char *err,
+                       size_t errlen);
+
+/* Up to max frames; >0 count, 0 at end of input (a live source: nothing
+ * arrived within its timeout), <0 error.  The burst is released by the
+ * next call: frames stay valid until then, and no longer. */
 int gw_source_next(struct gw_source *src, struct gw_frame *frames, uint32_t max);
 const struct gw_source_info *gw_source_info(const struct gw_source *src);
 void gw_source_close(struct gw_source *src);
@@ -138,6 +168,35 @@ struct gw_mold_session {
     uint64_t gap_messages;
     uint64_t dup_packets;    /* packets wholly or partly already seen */
     uint64_t dup_messages;
+    /* hold mode (GW_DEC_HOLD_GAPS) */
+    uint64_t known_end;      /* one past the highest sequence known to exist */
+    uint64_t held;           /* messages waiting in the gap buffer */
+    uint64_t filled;         /* messages that arrived inside a gap (other line, retransmission) */
+    uint64_t lost;           /* messages given up (their books marked stale) */
+    int64_t gap_since_ns;    /* receive time the oldest open gap was seen; 0 = none */
+};
+
+/* Per line (frame.line): health for A/B arbitration. */
+#define GW_MAX_LINES 8
+struct gw_line_stats {
+    uint64_t packets;
+    uint64_t bytes;
+    uint64_t messages;       /* messages carried (new or not) */
+    uint64_t first;          /* messages this line delivered first */
+    uint64_t lost;           /* messages missing from this line's own sequence */
+    uint64_t next_seq;       /* next sequence this line should carry */
+    int64_t last_rx_ns;      /* receive time of its last packet; 0 = never */
+    uint16_t session;        /* session of next_seq */
+    uint8_t _pad[6];
+};
+
+/* A range of sequences missing in front of held messages (or a heartbeat). */
+struct gw_missing {
+    uint64_t first;
+    uint64_t count;
+    int64_t since_ns;        /* when the session's oldest open gap was seen */
+    uint16_t session;
+    uint8_t _pad[6];
 };
 
 struct gw_gap {
@@ -154,10 +213,19 @@ struct gw_decoder;  /* opaque */
 
 #define GW_DEC_VERIFY_CHECKSUMS 1
 #define GW_DEC_RECORDS 2          /* fill one gw_itch_record per message */
+#define GW_DEC_HOLD_GAPS 4        /* live feed: hold messages behind a gap (not with RECORDS) */
 
 struct gw_decoder_config {
     uint32_t flags;
     uint32_t record_capacity;     /* records buffered between drains */
+    /* GW_DEC_HOLD_GAPS: the gap buffer, copied messages.  Holds sequences
+     * [next, next + hold_messages) in hold_bytes; 0 = 65536 and 4 MiB. */
+    uint32_t hold_messages;
+    uint32_t hold_bytes;
+    /* A first packet at sequence s <= join_gap + 1 opens a gap from 1
+     * (recovered like any other); further in, the session is joined late
+     * and its books are marked stale. */
+    uint64_t join_gap;
 };
 
 /* One decoded ITCH message: every field of its type in table order, each
@@ -207,6 +275,13 @@ const struct gw_decoder_stats *gw_decoder_stats(const struct gw_decoder *dec);
 const struct gw_mold_session *gw_decoder_sessions(const struct gw_decoder *dec, uint32_t *n);
 /* The gap log keeps the first GW_GAP_LOG gaps; stats count them all. */
 const struct gw_gap *gw_decoder_gaps(const struct gw_decoder *dec, uint32_t *n);
+/* Hold mode: what is missing now (up to max ranges, oldest first). */
+uint32_t gw_decoder_missing(const struct gw_decoder *dec, struct gw_missing *out, uint32_t max);
+/* Give up the missing sequences of a session below upto (0: all known):
+ * they are logged as a gap, the books are marked stale, and the held
+ * messages behind them are applied.  Returns messages given up. */
+int64_t gw_decoder_give_up(struct gw_decoder *dec, uint16_t session, uint64_t upto, int64_t now_ns);
+const struct gw_line_stats *gw_decoder_lines(const struct gw_decoder *dec, uint32_t *n);
 /* Decode a burst of a source straight through: one call, no Python between. */
 int gw_decoder_pump(struct gw_decoder *dec, struct gw_source *src, struct gw_frame *scratch,
                     uint32_t burst);
