@@ -136,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
     _add_book(sub)
     _add_capture(sub)
     _add_feed(sub)
+    from gateway.sim import cli as sim_cli
+
+    sim_cli.add_parser(sub)
     return p
 
 

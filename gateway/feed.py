@@ -170,9 +170,11 @@ def format_feed_report(r: FeedReport) -> str:
     ]
     for line in r.lines:
         name = LINE_NAMES.get(line.line, str(line.line))
+        # The server answers what was asked: its "sequence" has holes by design.
+        own = "" if line.line == RETRANSMIT_LINE else f"   missed on line {_n(line.lost)}"
         out.append(
             f"line {name:<14} packets {_n(line.packets)}   messages {_n(line.messages)}   "
-            f"first {_n(line.first)}   lost on line {_n(line.lost)}"
+            f"first {_n(line.first)}{own}"
         )
     for s in r.sessions:
         out.append(
