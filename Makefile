@@ -13,7 +13,7 @@ help:
 	@echo "make test       run the test suite"
 	@echo "make lint       ruff and mypy"
 	@echo "make gen        regenerate the C layout header from protocols/"
-	@echo "make bench      decode and book benchmarks against their peers (5M messages)"
+	@echo "make bench      decode, book and feed benchmarks against their peers (5M messages)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,10 +50,12 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_decode
 	$(PY) -m benchmarks.bench_book
+	$(PY) -m benchmarks.bench_feed
 
 bench-smoke: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_decode --messages 200000 --symbols 50 --runs 1 --peer-runs 1
 	$(PY) -m benchmarks.bench_book --quick
+	$(PY) -m benchmarks.bench_feed --quick
 
 clean:
 	rm -rf build $(VENV) *.egg-info gateway/_native*.so
