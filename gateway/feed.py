@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway import clock
-from gateway._native import lib
+from gateway._native import ffi, lib
 from gateway.book import Books
 from gateway.native import BURST, Decoder, DecoderStats, Gap, LineStats, SessionStats, SourceInfo
 from gateway.recovery import Recovery, RecoveryConfig, RecoveryStats
@@ -83,6 +83,7 @@ class Feed:
         self.recovery = Recovery(recovery, self._now())
         self.requests_failed = 0
         self._names: list[str] = []
+        self._nsessions = ffi.new("uint32_t *")
 
     def _now(self) -> int:
         if self.live:
@@ -107,15 +108,24 @@ class Feed:
 
     def done(self) -> bool:
         """End of session seen on every session, nothing missing or held."""
-        sessions = self.dec.sessions()
-        return bool(sessions) and all(s.ended and s.next_seq >= s.known_end for s in sessions)
+        arr = lib.gw_decoder_sessions(self.dec.handle, self._nsessions)
+        n = self._nsessions[0]
+        return n > 0 and all(arr[i].ended and arr[i].next_seq >= arr[i].known_end
+                             for i in range(n))
 
     def run(self, duration_s: float | None = None, burst: int = BURST) -> FeedReport:
         t0 = clock.monotonic_ns()
         deadline = t0 + int(duration_s * 1e9) if duration_s is not None else None
-        reason = "end of session"
         h, src = self.dec.handle, self.source.handle
         frames = self.dec.frame_buffer
+        try:
+            reason = self._loop(h, src, frames, burst, deadline)
+        except KeyboardInterrupt:  # Ctrl-C: stop, but still report and snapshot
+            reason = "interrupted"
+        return self.report(reason, clock.monotonic_ns() - t0)
+
+    def _loop(self, h: Any, src: Any, frames: Any, burst: int, deadline: int | None) -> str:
+        reason = "end of session"
         while True:
             n = lib.gw_decoder_pump(h, src, frames, min(burst, BURST))
             if n < 0:
@@ -124,8 +134,8 @@ class Feed:
                 check(n, self.source.path, self.source.info().error)
             if n == 0 and not self.live:
                 # End of capture: nothing more can fill what is missing.
-                for m in self.dec.missing():
-                    self.dec.give_up(m.session, m.first + m.count, self._now())
+                for session in {m.session for m in self.dec.missing()}:
+                    self.dec.give_up(session, 0, self._now())
                 reason = "end of capture"
                 break
             self._recover(self._now())
@@ -134,6 +144,9 @@ class Feed:
             if deadline is not None and clock.monotonic_ns() >= deadline:
                 reason = "duration"
                 break
+        return reason
+
+    def report(self, reason: str, elapsed_ns: int) -> FeedReport:
         return FeedReport(
             source=self.source.info(),
             decoder=self.dec.stats(),
@@ -142,7 +155,7 @@ class Feed:
             gaps=self.dec.gaps(),
             recovery=self.recovery.stats,
             books=self.books.stats(),
-            elapsed_ns=clock.monotonic_ns() - t0,
+            elapsed_ns=elapsed_ns,
             ended=self.done(),
             reason=reason,
             requests_failed=self.requests_failed,

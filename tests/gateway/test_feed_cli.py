@@ -118,3 +118,22 @@ def test_bad_options_name_the_option(argv: list[str], key: str,
     rc, _, err = _run(capsys, "feed", *argv)
     assert rc == 2
     assert err.startswith(f"gateway: {key}:")
+
+
+def test_ctrl_c_stops_the_feed_with_its_report_and_snapshot(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    snap = tmp_path / "snap.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "feed", "--interface", "lo",
+         "--group", "239.255.99.1:36001", "--snapshot", str(snap), "--stats"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # joined and idle, waiting in poll()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out.startswith("stopped    interrupted")
+    assert json.loads(snap.read_text())["books"] == {}
