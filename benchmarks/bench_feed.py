@@ -66,20 +66,22 @@ class Frames:
     """Payloads in one C buffer and a gw_frame array over them."""
 
     @classmethod
-    def doubled(cls, one: Frames) -> Frames:
-        """Line B delivering A's packets from A's very buffers: the same
-        sequencing work without B's bytes crossing the memory bus."""
+    def interleaved(cls, a: Frames, b: Frames) -> Frames:
+        """A's packet i, then B's packet i, each read from its own line's
+        buffers (as from two sockets' or two queues' rings)."""
         fr = cls([], [])
-        fr.buf, fr.n = one.buf, 2 * one.n
+        fr.keep = (a, b)
+        fr.n = 2 * a.n
         fr.arr = ffi.new("struct gw_frame[]", fr.n)
-        for i in range(one.n):
-            for k in (0, 1):
-                f = fr.arr[2 * i + k]
-                f.data, f.len, f.wire_len = one.arr[i].data, one.arr[i].len, one.arr[i].len
+        for i in range(a.n):
+            for k, src in ((0, a), (1, b)):
+                f, g = fr.arr[2 * i + k], src.arr[i]
+                f.data, f.len, f.wire_len = g.data, g.len, g.len
                 f.rx_ns, f.link, f.line, f.flags = 0, lib.GW_LINK_MOLD, k, 0
         return fr
 
     def __init__(self, payloads: list[bytes], lines: list[int]) -> None:
+        self.keep: tuple[Frames, ...] = ()  # whose buffers the frames point into
         blob = b"".join(payloads)
         self.buf = ffi.new("uint8_t[]", max(1, len(blob)))
         ffi.memmove(self.buf, blob, len(blob))
@@ -111,8 +113,10 @@ def run_frames(frames: Frames, hold: bool, books: Books | None) -> tuple[float, 
 
 def arbitration(payloads: list[bytes], symbols: int, runs: int) -> None:
     one = Frames(payloads, [0] * len(payloads))
-    two = Frames([p for p in payloads for _ in (0, 1)], [0, 1] * len(payloads))
-    shared = Frames.doubled(one)
+    # B: a copy of A's packets in its own buffers.  "B in A's buffers":
+    # the same sequencing work without B's bytes crossing the memory bus.
+    two = Frames.interleaved(one, Frames(payloads, [1] * len(payloads)))
+    shared = Frames.interleaved(one, one)
     packets = len(payloads)
     print(f"\n1. arbitration: {packets:,} packets of the session, "
           f"{runs} runs each, median; ns per packet of the session")
