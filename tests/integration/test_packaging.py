@@ -36,3 +36,8 @@ def test_wheel_contains_the_native_module(tmp_path: Path) -> None:
     assert any(n.startswith("gateway/_native") and n.endswith(".so") for n in names), names
     for want in ("gateway/cli.py", "protocols/itch50.py", "native/include/gw/api.h"):
         assert want in names
+    # Every Python module of the source tree is in the wheel (a package
+    # folder missing from pyproject's list would vanish from installs).
+    for folder in ("gateway", "protocols"):
+        for py in (ROOT / folder).rglob("*.py"):
+            assert str(py.relative_to(ROOT)) in names, py
