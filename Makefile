@@ -19,7 +19,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml setup.py native/build_native.py $(wildcard native/src/*.c native/src/*.h native/include/gw/*.h)
+$(STAMP): $(PY) pyproject.toml setup.py $(wildcard native/build_*.py native/src/* native/include/gw/*.h native/xdp/* native/bpf/* native/dpdk/*)
 	$(PY) -m pip install -e '.[test]'
 	touch $@
 

@@ -23,6 +23,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.book import Books, BooksConfig
 from gateway.errors import ConfigError, GatewayError, InputError
@@ -97,7 +98,7 @@ def _add_capture(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def _add_feed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("feed", help="receive a live MoldUDP64 feed (A/B lines, recovery) into books")
-    p.add_argument("--source", choices=("udp", "pcap"), default="udp")
+    p.add_argument("--source", choices=("udp", "pcap", "afxdp", "dpdk"), default="udp")
     p.add_argument("--capture", metavar="FILE", help="with --source pcap: the capture to read")
     p.add_argument("--interface", default="", help="where to join the groups (default: by route)")
     p.add_argument("--group", action="append", default=[], metavar="ADDR:PORT",
@@ -105,6 +106,15 @@ def _add_feed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--line-b", action="append", default=[], metavar="ADDR:PORT",
                    help="line B multicast group (repeatable)")
     p.add_argument("--retransmit", metavar="ADDR:PORT", help="MoldUDP64 retransmission server")
+    k = p.add_argument_group("kernel bypass")
+    k.add_argument("--queue", type=int, default=0, help="afxdp: receive queue (default 0)")
+    k.add_argument("--xdp-mode", choices=("skb", "native"), default="native",
+                   help="afxdp: generic (skb) or driver (native) XDP (default native)")
+    k.add_argument("--busy-poll", action="store_true",
+                   help="afxdp: busy polling (SO_PREFER_BUSY_POLL, SO_BUSY_POLL); "
+                        "dpdk and udp: spin instead of waiting")
+    k.add_argument("--dpdk-args", default="", help='dpdk: EAL arguments, e.g. "-l 1 --vdev ..."')
+    k.add_argument("--dpdk-port", default="", help="dpdk: the port's device name (e.g. net_pcap0)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--snapshot", metavar="PATH", help="write the final books as JSON")
     p.add_argument("--levels", type=int, default=None, help="levels per side in the snapshot")
@@ -209,9 +219,9 @@ def _cmd_book(a: argparse.Namespace) -> int:
 def _cmd_feed(a: argparse.Namespace) -> int:
     import socket
 
-    from gateway.feed import RETRANSMIT_LINE, Feed, format_feed_report
-    from gateway.live import Endpoint, UdpSource, parse_addr
-    from gateway.native import Decoder, Source
+    from gateway.feed import Feed, format_feed_report
+    from gateway.live import parse_addr
+    from gateway.native import Decoder
     from gateway.recovery import RecoveryConfig
 
     _check_levels(a)
@@ -230,31 +240,19 @@ def _cmd_feed(a: argparse.Namespace) -> int:
     books = _books_from(a)
     dec = Decoder(books=books, hold=True, hold_messages=a.hold_messages, join_gap=a.join_gap)
     requester = None
-    src: Source | UdpSource
-    if a.source == "pcap":
-        if not a.capture:
-            raise ConfigError("--capture", "--source pcap needs a capture file")
-        if a.group or a.line_b or server:
-            raise ConfigError("--source", "--group, --line-b and --retransmit are for --source udp")
-        src = Source(a.capture)
-    else:
-        if a.capture:
-            raise ConfigError("--capture", "is for --source pcap")
-        if not a.group:
-            raise ConfigError("--group", "--source udp needs at least one line A group")
-        eps = [Endpoint(*parse_addr(g, "--group", multicast=True), line=0) for g in a.group]
-        eps += [Endpoint(*parse_addr(g, "--line-b", multicast=True), line=1) for g in a.line_b]
-        fds = []
-        if server:
-            requester = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            requester.connect(server)
-            fds.append((requester.fileno(), RETRANSMIT_LINE))
-        src = UdpSource(eps, interface=a.interface, fds=fds)
+    if server and a.source != "pcap":
+        requester = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        requester.connect(server)
+    src, extras = _feed_sources(a, requester)
+    if a.source == "dpdk":  # the port brings everything on the wire: only the feeds
+        dec.set_destinations([parse_addr(g, "--group") for g in [*a.group, *a.line_b]])
     try:
-        feed = Feed(src, dec, books, rcfg, requester=requester, live=a.source == "udp")
+        feed = Feed(src, dec, books, rcfg, requester=requester, live=a.source != "pcap",
+                    extras=extras)
         rep = feed.run(duration_s=a.duration)
     finally:
-        src.close()
+        for each in (src, *extras):
+            each.close()
         if requester is not None:
             requester.close()
     if a.snapshot:
@@ -271,6 +269,55 @@ def _cmd_feed(a: argparse.Namespace) -> int:
               f"{rep.recovery.given_up_messages:,} messages lost, "
               f"{rep.books['stale_books']:,} stale books")
     return 0
+
+
+def _feed_sources(a: argparse.Namespace, requester: Any) -> tuple[Any, list[Any]]:
+    """The feed's source, and the extra ones read after each of its bursts
+    (the kernel socket retransmission answers come back to)."""
+    from gateway.feed import RETRANSMIT_LINE
+    from gateway.live import Endpoint, UdpSource, parse_addr
+    from gateway.native import Source
+
+    if a.source == "pcap":
+        if not a.capture:
+            raise ConfigError("--capture", "--source pcap needs a capture file")
+        if a.group or a.line_b or a.retransmit:
+            raise ConfigError("--source", "--group, --line-b and --retransmit are for live sources")
+        return Source(a.capture), []
+    if a.capture:
+        raise ConfigError("--capture", "is for --source pcap")
+    if not a.group:
+        raise ConfigError("--group", f"--source {a.source} needs at least one line A group")
+    eps = [Endpoint(*parse_addr(g, "--group", multicast=True), line=0) for g in a.group]
+    eps += [Endpoint(*parse_addr(g, "--line-b", multicast=True), line=1) for g in a.line_b]
+    answers = [(requester.fileno(), RETRANSMIT_LINE)] if requester is not None else []
+    timeout = 0 if a.busy_poll else 10
+    if a.source == "udp":
+        return UdpSource(eps, interface=a.interface, fds=answers, timeout_ms=timeout), []
+    extras = [UdpSource([], fds=answers, timeout_ms=0)] if answers else []
+    try:
+        if a.source == "afxdp":
+            from gateway.afxdp import Feed as XdpFeed
+            from gateway.afxdp import XdpSource
+
+            feeds = [XdpFeed(e.group, e.port, e.line) for e in eps]
+            if requester is not None:  # answers arriving on this interface: steered too
+                host, port = requester.getsockname()
+                feeds.append(XdpFeed(host, port, RETRANSMIT_LINE, join=False))
+            # With answers also on a kernel socket, wait briefly: it is read between bursts.
+            wait = 0 if a.busy_poll else (1 if extras else 10)
+            return XdpSource(a.interface, feeds, queue=a.queue, mode=a.xdp_mode,
+                             busy_poll=a.busy_poll, timeout_ms=wait), extras
+        from gateway.dpdk import DpdkSource
+
+        if not a.dpdk_port:
+            raise ConfigError("--dpdk-port", "--source dpdk needs the port's device name")
+        src = DpdkSource(a.dpdk_port, a.dpdk_args, timeout_ms=0 if a.busy_poll else 1)
+        return src, extras
+    except BaseException:
+        for each in extras:
+            each.close()
+        raise
 
 
 def _cmd_synth(a: argparse.Namespace) -> int:

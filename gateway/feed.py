@@ -76,8 +76,13 @@ class Feed:
         recovery: RecoveryConfig,
         requester: socket.socket | None = None,
         live: bool = True,
+        extras: list[BurstSource] | None = None,
     ) -> None:
+        """``extras``: sources read after each burst of ``source``, without
+        waiting (the kernel socket the retransmission answers come to when
+        the lines come through kernel bypass)."""
         self.source, self.dec, self.books = source, decoder, books
+        self.extras = extras or []
         self.requester = requester
         self.live = live
         self.recovery = Recovery(recovery, self._now())
@@ -132,6 +137,8 @@ class Feed:
                 from gateway.native import check
 
                 check(n, self.source.path, self.source.info().error)
+            for extra in self.extras:
+                n += max(0, lib.gw_decoder_pump(h, extra.handle, frames, min(burst, BURST)))
             if n == 0 and not self.live:
                 # End of capture: nothing more can fill what is missing.
                 for session in {m.session for m in self.dec.missing()}:

@@ -160,6 +160,7 @@ class SourceInfo:
     reasons: dict[str, int]
     error: str
     kernel_drops: int = 0
+    nic_drops: int = 0
     polls: int = 0
 
 
@@ -175,6 +176,7 @@ def source_info(handle: Any) -> SourceInfo:
         reasons={REASONS[r]: i.reasons[r] for r in range(len(REASONS)) if i.reasons[r]},
         error=ffi.string(i.error).decode(),
         kernel_drops=i.kernel_drops,
+        nic_drops=i.nic_drops,
         polls=i.polls,
     )
 
@@ -474,6 +476,16 @@ class Decoder:
         n = lib.gw_decoder_missing(self._h, buf, max_ranges)
         return [Missing(buf[i].session, buf[i].first, buf[i].count, buf[i].since_ns)
                 for i in range(n)]
+
+    def set_destinations(self, dests: list[tuple[str, int]]) -> None:
+        """Decode only UDP to these (address, port) pairs; [] takes all."""
+        import socket
+
+        arr = ffi.new("struct gw_destination[]", max(1, len(dests)))
+        for i, (addr, port) in enumerate(dests):
+            arr[i].addr = int.from_bytes(socket.inet_aton(addr), "little")
+            arr[i].port = port
+        check(lib.gw_decoder_set_destinations(self._h, arr, len(dests)), "--group")
 
     def give_up(self, session: int, upto: int = 0, now_ns: int = 0) -> int:
         """Hold mode: declare what session ``session`` misses below ``upto``

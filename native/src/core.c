@@ -60,6 +60,7 @@ static const char *const reason_names[GW_R__COUNT] = {
     [GW_R_OVERSIZED_FRAME] = "oversized_frame",
     [GW_R_MOLD_HOLD_FULL] = "mold_hold_full",
     [GW_R_MOLD_LATE_JOIN] = "mold_late_join",
+    [GW_R_OTHER_DESTINATION] = "other_destination",
 };
 
 const char *gw_reason_name(int reason)

@@ -43,6 +43,8 @@ struct gw_decoder {
     uint8_t want[256];       /* record this type? */
     struct gw_books *books;  /* attached books, or NULL */
     int stop_armed;          /* stop_after() was called */
+    uint32_t ndest;          /* subscribed destinations; 0 = all */
+    struct gw_destination dest[GW_MAX_DESTINATIONS];
     int stopped;             /* ... and its point was passed */
     uint64_t stop_seq;
     int64_t stop_ns;
@@ -578,6 +580,18 @@ static uint16_t csum_fold(uint32_t sum)
     return (uint16_t)sum;
 }
 
+/* A few feeds per port: a linear scan beats hashing. */
+static int subscribed(const struct gw_decoder *d, const uint8_t *ip, const uint8_t *udp)
+{
+    uint32_t addr;
+    memcpy(&addr, ip + 16, 4);
+    uint16_t port = (uint16_t)gw_be16(udp + 2);
+    for (uint32_t i = 0; i < d->ndest; i++)
+        if (d->dest[i].addr == addr && d->dest[i].port == port)
+            return 1;
+    return 0;
+}
+
 static void ipv4_packet(struct gw_decoder *d, const uint8_t *ip, uint32_t avail,
                         const struct gw_frame *f)
 {
@@ -629,6 +643,10 @@ static void ipv4_packet(struct gw_decoder *d, const uint8_t *ip, uint32_t avail,
         }
     }
     d->st.udp_packets++;
+    if (d->ndest && !subscribed(d, ip, udp)) {
+        count(d, GW_R_OTHER_DESTINATION, 1);
+        return;
+    }
     mold_packet(d, udp + 8, ulen - 8, f);
 }
 
@@ -868,6 +886,15 @@ const struct gw_gap *gw_decoder_gaps(const struct gw_decoder *d, uint32_t *n)
 {
     *n = d->ngaps;
     return d->gaps;
+}
+
+int gw_decoder_set_destinations(struct gw_decoder *d, const struct gw_destination *dst, uint32_t n)
+{
+    if (n > GW_MAX_DESTINATIONS)
+        return GW_ECONFIG;
+    memcpy(d->dest, dst, n * sizeof(*dst));
+    d->ndest = n;
+    return 0;
 }
 
 const struct gw_line_stats *gw_decoder_lines(const struct gw_decoder *d, uint32_t *n)

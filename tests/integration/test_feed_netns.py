@@ -10,66 +10,35 @@ Needs root (namespaces, veth).  Rates are modest and fixed.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from netns_pair import NEEDS, ROOT, Pair, available, veth_pair
 
 from gateway import synth
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-TAG = f"gw{os.getpid() % 100000}"
-PUB_NS, FEED_NS = f"{TAG}p", f"{TAG}f"
-PUB_IF, FEED_IF = f"{TAG}a", f"{TAG}b"
-PUB_IP, FEED_IP = "10.199.0.1", "10.199.0.2"
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("ip") is None,
-    reason="needs root and iproute2 (network namespaces and a veth pair)",
-)
-
-
-def sh(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
+pytestmark = pytest.mark.skipif(not available(), reason=NEEDS)
 
 
 @pytest.fixture(scope="module")
-def link() -> Iterator[None]:
-    try:
-        sh("ip", "netns", "add", PUB_NS)
-        sh("ip", "netns", "add", FEED_NS)
-        sh("ip", "link", "add", PUB_IF, "netns", PUB_NS, "type", "veth",
-           "peer", "name", FEED_IF, "netns", FEED_NS)
-        for ns, ifname, ip in ((PUB_NS, PUB_IF, PUB_IP), (FEED_NS, FEED_IF, FEED_IP)):
-            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", ifname)
-            sh("ip", "-n", ns, "link", "set", ifname, "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        # The publisher's multicast leaves through the veth.
-        sh("ip", "-n", PUB_NS, "route", "add", "224.0.0.0/4", "dev", PUB_IF)
-        yield
-    finally:
-        for ns in (PUB_NS, FEED_NS):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+def link() -> Iterator[Pair]:
+    with veth_pair("gwn", 199) as p:
+        yield p
 
 
-def gateway_in(ns: str, *args: str) -> list[str]:
-    return ["ip", "netns", "exec", ns, sys.executable, "-m", "gateway", *args]
-
-
-def test_feed_over_veth_equals_replay(link: None, tmp_path: Path) -> None:
+def test_feed_over_veth_equals_replay(link: Pair, tmp_path: Path) -> None:
     cap = tmp_path / "s.pcap"
     synth.write_synth(cap, messages=20_000, symbols=40, seed=31, fmt="pcap")
     ref = tmp_path / "ref.json"
     subprocess.run([sys.executable, "-m", "gateway", "replay", str(cap), "--no-progress",
                     "--snapshot", str(ref)], check=True, cwd=ROOT, capture_output=True)
     out = tmp_path / "feed.json"
-    a, b, rtx = "239.255.77.1:35001", "239.255.77.2:35002", f"{PUB_IP}:35099"
+    a, b, rtx = "239.255.77.1:35001", "239.255.77.2:35002", f"{link.pub_ip}:35099"
     feed = subprocess.Popen(
-        gateway_in(FEED_NS, "feed", "--interface", FEED_IF, "--group", a, "--line-b", b,
+        link.gateway(link.feed_ns, "feed", "--interface", link.feed_if, "--group", a, "--line-b", b,
                    "--retransmit", rtx, "--duration", "60", "--snapshot", str(out), "--json"),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -78,8 +47,8 @@ def test_feed_over_veth_equals_replay(link: None, tmp_path: Path) -> None:
 
         time.sleep(1.0)
         pub = subprocess.run(
-            gateway_in(PUB_NS, "sim", "publish", "--capture", str(cap), "--group", a,
-                       "--line-b", b, "--interface-address", PUB_IP, "--speed", "40000",
+            link.gateway(link.pub_ns, "sim", "publish", "--capture", str(cap), "--group", a,
+                       "--line-b", b, "--interface-address", link.pub_ip, "--speed", "40000",
                        "--faults-a", "drop=0.03,burst=5000-5100,seed=1",
                        "--faults-b", "drop=0.03,burst=5000-5100,seed=2",
                        "--retransmit", rtx, "--linger", "3"),

@@ -14,15 +14,37 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _rel(paths: list[str]) -> set[str]:
+    return {str(Path(p).resolve().relative_to(ROOT)) if Path(p).is_absolute() else str(Path(p))
+            for p in paths}
+
+
 def test_every_header_is_a_build_dependency() -> None:
     from native import build_native
 
     kwds = build_native.ffibuilder._assigned_source[3]
-    depends = {str(Path(d)) for d in kwds["depends"]}
-    headers = {str(p.relative_to(ROOT)) for p in ROOT.glob("native/**/*.h")}
+    depends = _rel(kwds["depends"])
+    headers = {str(p.relative_to(ROOT))
+               for p in [*ROOT.glob("native/include/**/*.h"), *ROOT.glob("native/src/*.h")]}
     assert headers and headers <= depends
     sources = {str(p.relative_to(ROOT)) for p in ROOT.glob("native/src/*.c")}
     assert set(kwds["sources"]) == sources
+
+
+def test_the_xdp_module_depends_on_its_headers_and_program() -> None:
+    import shutil as sh
+
+    if sh.which("clang") is None or sh.which("pkg-config") is None:
+        pytest.skip("clang and pkg-config are needed to build the AF_XDP backend")
+    from native import build_xdp
+
+    kwds = build_xdp.ffibuilder._assigned_source[3]
+    depends = _rel(kwds["depends"])
+    want = {str(p.relative_to(ROOT)) for p in
+            [*ROOT.glob("native/xdp/*"), *ROOT.glob("native/bpf/*.c"),
+             *ROOT.glob("native/include/gw/*.h"), ROOT / "native/src/source.h"]}
+    assert want <= depends
+    assert _rel(kwds["sources"]) == {"native/xdp/source_xdp.c"}
 
 
 @pytest.mark.slow

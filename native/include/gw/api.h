@@ -91,7 +91,8 @@ enum gw_reason {
     GW_R_OVERSIZED_FRAME = 29,         /* drop: a MoldUDP64 payload over 65,535 bytes */
     GW_R_MOLD_HOLD_FULL = 30,          /* note: gap buffer full, its gaps given up early */
     GW_R_MOLD_LATE_JOIN = 31,          /* note: a session joined past sequence 1 (hold mode) */
-    GW_R__COUNT = 32
+    GW_R_OTHER_DESTINATION = 32,       /* drop: UDP to a (group, port) not subscribed */
+    GW_R__COUNT = 33
 };
 const char *gw_reason_name(int reason);
 
@@ -109,6 +110,8 @@ struct gw_source_info {
     uint64_t bytes_total;      /* input size, 0 if unknown (gzip, pipes) */
     uint64_t reasons[GW_R__COUNT]; /* GW_R_* counted by the source */
     uint64_t kernel_drops;     /* live sources: datagrams the kernel dropped (SO_RXQ_OVFL) */
+    uint64_t nic_drops;        /* kernel bypass: lost before the source saw them (DPDK
+                                  imissed + rx_nombuf; AF_XDP dropped, ring full, fill empty) */
     uint64_t polls;            /* live sources: waits for input */
     char kind[32];             /* "pcap-mmap", "libpcap", "binaryfile", "udp" */
     char error[256];           /* last error message, "" if none */
@@ -282,6 +285,15 @@ uint32_t gw_decoder_missing(const struct gw_decoder *dec, struct gw_missing *out
  * messages behind them are applied.  Returns messages given up. */
 int64_t gw_decoder_give_up(struct gw_decoder *dec, uint16_t session, uint64_t upto, int64_t now_ns);
 const struct gw_line_stats *gw_decoder_lines(const struct gw_decoder *dec, uint32_t *n);
+/* Only UDP to these destinations is decoded (others: other_destination);
+ * n = 0 takes everything.  For sources that see a whole port (DPDK). */
+#define GW_MAX_DESTINATIONS 32
+struct gw_destination {
+    uint32_t addr;        /* IPv4, network order */
+    uint16_t port;        /* host order */
+    uint16_t _pad;
+};
+int gw_decoder_set_destinations(struct gw_decoder *dec, const struct gw_destination *d, uint32_t n);
 /* Decode a burst of a source straight through: one call, no Python between. */
 int gw_decoder_pump(struct gw_decoder *dec, struct gw_source *src, struct gw_frame *scratch,
                     uint32_t burst);
