@@ -2,7 +2,7 @@
 #
 # The kernel-bypass backends are their own CFFI modules, built only where
 # their libraries are (pkg-config says so): gateway._native_xdp (libxdp,
-# libbpf and clang for the XDP program).
+# libbpf and clang for the XDP program) and gateway._native_dpdk (DPDK).
 import shutil
 import subprocess
 
@@ -18,4 +18,6 @@ def have(*packages: str) -> bool:
 modules = ["native/build_native.py:ffibuilder"]
 if have("libxdp", "libbpf") and shutil.which("clang"):
     modules.append("native/build_xdp.py:ffibuilder")
+if have("libdpdk"):
+    modules.append("native/build_dpdk.py:ffibuilder")
 setup(cffi_modules=modules)

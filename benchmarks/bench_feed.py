@@ -44,8 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from benchmarks import latency as latency_mod
 from benchmarks.bench_decode import ensure_capture, udp_payloads
 from gateway import clock
 from gateway._native import ffi, lib
@@ -258,7 +257,7 @@ def recovery(capture: Path, payloads: list[bytes], symbols: int, runs: int) -> N
 # ---- 3. latency -----------------------------------------------------------------
 
 
-def latency(capture: Path, rate: int, seconds: float, spin: bool) -> dict[str, Any]:
+def latency(rate: int, seconds: float, spin: bool) -> dict[str, Any]:
     from gateway.sim.stamps import read_stamps
 
     base = 34_000 + os.getpid() % 1000
@@ -276,59 +275,25 @@ def latency(capture: Path, rate: int, seconds: float, spin: bool) -> dict[str, A
              "--symbols", "200", "--group", f"{a[0]}:{a[1]}", "--line-b", f"{b[0]}:{b[1]}",
              "--speed", str(rate), "--stamps", str(stamps)],
             cwd=ROOT, stdout=subprocess.DEVNULL)
-        seqs, book_t, rx_t = [], [], []
-        h, frames = dec.handle, dec.frame_buffer
-        deadline = clock.monotonic_ns() + int((seconds + 30) * 1e9)
-        while clock.monotonic_ns() < deadline:
-            n = lib.gw_decoder_pump(h, src.handle, frames, 256)
-            now = clock.realtime_ns()
-            for part in books.events():
-                if len(part):
-                    seqs.append(part["seq"].copy())
-                    rx_t.append(part["rx_ns"].copy())
-                    book_t.append(np.full(len(part), now, np.int64))
-            if n == 0 and dec.sessions() and all(s.ended for s in dec.sessions()):
-                break
+        seq, book_t, rx_t = latency_mod.record(dec, books, src, seconds + 30)
         pub.wait(60)
-        st = read_stamps(stamps)
+        to_book, to_rx = latency_mod.match(read_stamps(stamps), seq, book_t, rx_t)
         drops = src.info().kernel_drops
         src.close()
-    seq = np.concatenate(seqs)
-    # Send time of a sequence: the first packet (any line) that carried it.
-    order = np.argsort(st["first_seq"], kind="stable")
-    firsts, sends = st["first_seq"][order], st["send_ns"][order]
-    counts = st["count"][order]
-    data = counts > 0
-    firsts, sends, counts = firsts[data], sends[data], counts[data]
-    idx = np.searchsorted(firsts, seq, side="right") - 1
-    ok = (idx >= 0) & (seq < firsts[np.maximum(idx, 0)] + counts[np.maximum(idx, 0)])
-    # Among the packets starting at or before seq that carry it, the
-    # earliest send: lines pack alike here, so the first at that start.
-    first_send: dict[int, int] = {}
-    for f, s in zip(firsts.tolist(), sends.tolist(), strict=True):
-        first_send.setdefault(f, s)
-    send = np.array([first_send[int(x)] for x in firsts], np.int64)[np.maximum(idx, 0)]
-    to_book = (np.concatenate(book_t) - send)[ok]
-    to_rx = (np.concatenate(rx_t) - send)[ok]
-    return {"events": int(ok.sum()), "book": to_book, "rx": to_rx, "drops": drops,
+    return {"events": len(to_book), "book": to_book, "rx": to_rx, "drops": drops,
             "messages": dec.stats().messages}
-
-
-def pct(a: np.ndarray) -> str:
-    q = np.percentile(a, [50, 99, 99.9]) / 1e3
-    return f"p50 {q[0]:8.1f}  p99 {q[1]:8.1f}  p99.9 {q[2]:8.1f}  max {a.max() / 1e3:9.1f} us"
 
 
 def latencies(capture: Path, rate: int, seconds: float) -> None:
     print(f"\n3. send-to-book latency, kernel UDP source on loopback, A and B lines, "
           f"{rate:,} messages/s for {seconds:g} s (simulator in its own process)")
     for spin in (False, True):
-        r = latency(capture, rate, seconds, spin)
+        r = latency(rate, seconds, spin)
         mode = "spinning (timeout 0)" if spin else "waiting in poll()"
         print(f"  {mode}: {r['messages']:,} messages, {r['events']:,} book events timed, "
               f"kernel drops {r['drops']}")
-        print(f"    send -> socket (kernel rx stamp)  {pct(r['rx'])}")
-        print(f"    send -> book (after the burst)    {pct(r['book'])}")
+        print(f"    send -> socket (kernel rx stamp)  {latency_mod.pct(r['rx'])}")
+        print(f"    send -> book (after the burst)    {latency_mod.pct(r['book'])}")
 
 
 # ---- main -------------------------------------------------------------------------

@@ -248,7 +248,7 @@ def _cmd_feed(a: argparse.Namespace) -> int:
         dec.set_destinations([parse_addr(g, "--group") for g in [*a.group, *a.line_b]])
     try:
         feed = Feed(src, dec, books, rcfg, requester=requester, live=a.source != "pcap",
-                    extras=extras)
+                    extras=extras, spin=a.busy_poll)
         rep = feed.run(duration_s=a.duration)
     finally:
         for each in (src, *extras):
@@ -312,7 +312,8 @@ def _feed_sources(a: argparse.Namespace, requester: Any) -> tuple[Any, list[Any]
 
         if not a.dpdk_port:
             raise ConfigError("--dpdk-port", "--source dpdk needs the port's device name")
-        src = DpdkSource(a.dpdk_port, a.dpdk_args, timeout_ms=0 if a.busy_poll else 1)
+        src = DpdkSource(a.dpdk_port, a.dpdk_args, timeout_ms=0 if a.busy_poll else 1,
+                         busy_poll=a.busy_poll)
         return src, extras
     except BaseException:
         for each in extras:

@@ -16,3 +16,8 @@ def realtime_ns() -> int:
 
 def monotonic_ns() -> int:
     return time.monotonic_ns()
+
+
+def cpu_ns() -> int:
+    """CPU time this process has used (user + system), in ns."""
+    return time.process_time_ns()

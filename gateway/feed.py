@@ -58,6 +58,7 @@ class FeedReport:
     ended: bool                 # end of session seen and nothing left missing
     reason: str                 # why the feed stopped
     requests_failed: int = 0    # sendto errors
+    cpu_ns: int = 0             # this process's CPU time (user + system) while running
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,12 +78,16 @@ class Feed:
         requester: socket.socket | None = None,
         live: bool = True,
         extras: list[BurstSource] | None = None,
+        spin: bool = False,
     ) -> None:
         """``extras``: sources read after each burst of ``source``, without
         waiting (the kernel socket the retransmission answers come to when
         the lines come through kernel bypass)."""
         self.source, self.dec, self.books = source, decoder, books
         self.extras = extras or []
+        if len(self.extras) > 1:
+            raise ValueError("at most one extra source")
+        self.spin = spin  # busy polling: an empty burst is retried in C, not slept on
         self.requester = requester
         self.live = live
         self.recovery = Recovery(recovery, self._now())
@@ -120,6 +125,7 @@ class Feed:
 
     def run(self, duration_s: float | None = None, burst: int = BURST) -> FeedReport:
         t0 = clock.monotonic_ns()
+        cpu0 = clock.cpu_ns()
         deadline = t0 + int(duration_s * 1e9) if duration_s is not None else None
         h, src = self.dec.handle, self.source.handle
         frames = self.dec.frame_buffer
@@ -127,31 +133,38 @@ class Feed:
             reason = self._loop(h, src, frames, burst, deadline)
         except KeyboardInterrupt:  # Ctrl-C: stop, but still report and snapshot
             reason = "interrupted"
-        return self.report(reason, clock.monotonic_ns() - t0)
+        rep = self.report(reason, clock.monotonic_ns() - t0)
+        rep.cpu_ns = clock.cpu_ns() - cpu0
+        return rep
 
     def _loop(self, h: Any, src: Any, frames: Any, burst: int, deadline: int | None) -> str:
-        reason = "end of session"
+        """The bursts run in C (gw_decoder_run); Python wakes on a new gap,
+        when the source idles, and every few ms while a gap is open (the
+        recovery timers) or every 50 ms otherwise (duration, Ctrl-C)."""
+        why = ffi.new("int *")
+        extra = self.extras[0].handle if self.extras else ffi.NULL
+        flags = lib.GW_RUN_SPIN if self.spin else 0
         while True:
-            n = lib.gw_decoder_pump(h, src, frames, min(burst, BURST))
+            tick = 1_000_000 if self.recovery.outstanding or self._open_gap() else 50_000_000
+            n = lib.gw_decoder_run(h, src, extra, frames, min(burst, BURST), tick, flags, why)
             if n < 0:
                 from gateway.native import check
 
-                check(n, self.source.path, self.source.info().error)
-            for extra in self.extras:
-                n += max(0, lib.gw_decoder_pump(h, extra.handle, frames, min(burst, BURST)))
-            if n == 0 and not self.live:
+                check(int(n), self.source.path, self.source.info().error)
+            if why[0] == lib.GW_RUN_IDLE and not self.live:
                 # End of capture: nothing more can fill what is missing.
                 for session in {m.session for m in self.dec.missing()}:
                     self.dec.give_up(session, 0, self._now())
-                reason = "end of capture"
-                break
+                return "end of capture"
             self._recover(self._now())
             if self.done():
-                break
+                return "end of session"
             if deadline is not None and clock.monotonic_ns() >= deadline:
-                reason = "duration"
-                break
-        return reason
+                return "duration"
+
+    def _open_gap(self) -> bool:
+        arr = lib.gw_decoder_sessions(self.dec.handle, self._nsessions)
+        return any(arr[i].next_seq < arr[i].known_end for i in range(self._nsessions[0]))
 
     def report(self, reason: str, elapsed_ns: int) -> FeedReport:
         return FeedReport(

@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define GW_ITCH_FIELD_TABLE /* this file needs the per-type length table */
 #include "gw/gw.h"
@@ -779,6 +780,62 @@ int gw_decoder_pump(struct gw_decoder *d, struct gw_source *src, struct gw_frame
         d->nrec = 0; /* pump is for counting runs: records are not kept */
     }
     return n;
+}
+
+static int all_ended(const struct gw_decoder *d)
+{
+    if (!d->nsessions)
+        return 0;
+    for (uint32_t i = 0; i < d->nsessions; i++)
+        if (!d->sessions[i].ended || d->sessions[i].next_seq < d->sessions[i].known_end)
+            return 0;
+    return 1;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t gw_decoder_run(struct gw_decoder *d, struct gw_source *src, struct gw_source *extra,
+                       struct gw_frame *scratch, uint32_t burst, int64_t max_ns, uint32_t flags,
+                       int *why)
+{
+    int64_t total = 0, until = mono_ns() + max_ns;
+    uint64_t gaps = d->st.gaps;
+    for (uint32_t i = 0;; i++) {
+        int n = gw_decoder_pump(d, src, scratch, burst);
+        if (n < 0)
+            return n;
+        total += n;
+        if (extra) {
+            int m = gw_decoder_pump(d, extra, scratch, burst);
+            if (m < 0)
+                return m;
+            total += m;
+            n += m;
+        }
+        if (all_ended(d)) {
+            *why = GW_RUN_ENDED;
+            break;
+        }
+        if (d->st.gaps != gaps) {
+            *why = GW_RUN_GAP;
+            break;
+        }
+        if (n == 0 && !(flags & GW_RUN_SPIN)) {
+            *why = GW_RUN_IDLE;
+            break;
+        }
+        /* The clock only every few bursts: a busy feed stays in here. */
+        if ((n == 0 || (i & 15) == 15) && mono_ns() >= until) {
+            *why = GW_RUN_TIME;
+            break;
+        }
+    }
+    return total;
 }
 
 /* ---- lifecycle and views ------------------------------------------------- */

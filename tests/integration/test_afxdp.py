@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns_pair import NEEDS, ROOT, Pair, available, veth_pair
 
 from gateway import synth
+from gateway.sim.netns import NEEDS, ROOT, Pair, available, veth_pair
 
 pytestmark = pytest.mark.skipif(not available(), reason=NEEDS)
 

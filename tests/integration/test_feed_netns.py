@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netns_pair import NEEDS, ROOT, Pair, available, veth_pair
 
 from gateway import synth
+from gateway.sim.netns import NEEDS, ROOT, Pair, available, veth_pair
 
 pytestmark = pytest.mark.skipif(not available(), reason=NEEDS)
 

@@ -294,6 +294,23 @@ struct gw_destination {
     uint16_t _pad;
 };
 int gw_decoder_set_destinations(struct gw_decoder *dec, const struct gw_destination *d, uint32_t n);
+/* The feed loop in C: pump src (and, after each of its bursts, extra
+ * without waiting) until something needs the caller.  Returns frames
+ * decoded (>= 0) or a negative error; *why says why it returned:
+ *   GW_RUN_ENDED  every session ended and nothing is missing or held
+ *   GW_RUN_GAP    a new gap was seen (the recovery policy should look)
+ *   GW_RUN_IDLE   src had nothing within its timeout (or a file ended);
+ *                 with GW_RUN_SPIN an empty burst is tried again instead
+ *   GW_RUN_TIME   max_ns of CLOCK_MONOTONIC time passed
+ * So Python runs per event, not per burst. */
+#define GW_RUN_ENDED 1
+#define GW_RUN_GAP 2
+#define GW_RUN_IDLE 3
+#define GW_RUN_TIME 4
+#define GW_RUN_SPIN 1
+int64_t gw_decoder_run(struct gw_decoder *dec, struct gw_source *src, struct gw_source *extra,
+                       struct gw_frame *scratch, uint32_t burst, int64_t max_ns, uint32_t flags,
+                       int *why);
 /* Decode a burst of a source straight through: one call, no Python between. */
 int gw_decoder_pump(struct gw_decoder *dec, struct gw_source *src, struct gw_frame *scratch,
                     uint32_t burst);

@@ -1,5 +1,5 @@
-"""Two network namespaces joined by a veth pair, made (and removed) by the
-tests that need a real link: a publisher side and a gateway side.
+"""Two network namespaces joined by a veth pair -- a publisher side and a
+gateway side -- for tests and benchmarks that need a real link (root).
 
 Single-queue veths (the default), TX checksum offload off on the sender so
 frames carry real checksums, and a multicast route out of the publisher's
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NEEDS = "needs root and iproute2 (network namespaces and a veth pair)"
 
 
