@@ -51,11 +51,13 @@ bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_decode
 	$(PY) -m benchmarks.bench_book
 	$(PY) -m benchmarks.bench_feed
+	$(PY) -m benchmarks.bench_bypass
 
 bench-smoke: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_decode --messages 200000 --symbols 50 --runs 1 --peer-runs 1
 	$(PY) -m benchmarks.bench_book --quick
 	$(PY) -m benchmarks.bench_feed --quick
+	$(PY) -m benchmarks.bench_bypass --quick
 
 clean:
 	rm -rf build $(VENV) *.egg-info gateway/_native*.so
