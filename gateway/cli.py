@@ -245,7 +245,11 @@ def _cmd_feed(a: argparse.Namespace) -> int:
         requester.connect(server)
     src, extras = _feed_sources(a, requester)
     if a.source == "dpdk":  # the port brings everything on the wire: only the feeds
-        dec.set_destinations([parse_addr(g, "--group") for g in [*a.group, *a.line_b]])
+        dests = [parse_addr(g, "--group") for g in [*a.group, *a.line_b]]
+        if requester is not None:  # answers may come in through the port too
+            host, port = requester.getsockname()
+            dests.append((host, port))
+        dec.set_destinations(dests)
     try:
         feed = Feed(src, dec, books, rcfg, requester=requester, live=a.source != "pcap",
                     extras=extras, spin=a.busy_poll)
