@@ -59,9 +59,10 @@ class XdpStatus:
 
 
 class XdpSource:
-    """Frames of the configured feeds, from an AF_XDP socket on one queue."""
+    """Frames of the configured feeds, from one AF_XDP socket per queue."""
 
-    def __init__(self, interface: str, feeds: list[Feed], queue: int = 0, mode: str = "skb",
+    def __init__(self, interface: str, feeds: list[Feed], queues: tuple[int, ...] = (0,),
+                 mode: str = "skb",
                  busy_poll: bool = False, timeout_ms: int = 10, frames: int = 4096,
                  force_copy: bool = False) -> None:
         mod = _module()
@@ -72,11 +73,15 @@ class XdpSource:
             raise ConfigError("--interface", "AF_XDP needs the interface to attach to")
         if not feeds or len(feeds) > xlib.GW_XDP_MAX_FEEDS:
             raise ConfigError("--group", f"1 to {xlib.GW_XDP_MAX_FEEDS} feeds")
-        if queue < 0:
+        if not queues or len(queues) > xlib.GW_XDP_MAX_QUEUES or len(set(queues)) != len(queues):
+            raise ConfigError("--queue", f"1 to {xlib.GW_XDP_MAX_QUEUES} distinct queues")
+        if min(queues) < 0:
             raise ConfigError("--queue", "a receive queue number (0, 1, ...)")
         cfg = xffi.new("struct gw_xdp_config *")
         cfg.interface = interface.encode()[:15]
-        cfg.queue = queue
+        cfg.nqueues = len(queues)
+        for i, q in enumerate(queues):
+            cfg.queues[i] = q
         cfg.mode = xlib.GW_XDP_MODE_NATIVE if mode == "native" else xlib.GW_XDP_MODE_SKB
         cfg.flags = (xlib.GW_XDP_BUSY_POLL if busy_poll else 0) | (
             xlib.GW_XDP_FORCE_COPY if force_copy else 0)
@@ -100,7 +105,7 @@ class XdpSource:
         # The main module's view of the same object, for its decoder.
         self._h: Any = ffi.gc(ffi.cast("struct gw_source *", int(xffi.cast("uintptr_t", out[0]))),
                               lib.gw_source_close)
-        self.path = f"afxdp:{interface}:{queue}"
+        self.path = f"afxdp:{interface}:{','.join(map(str, queues))}"
 
     @property
     def handle(self) -> Any:

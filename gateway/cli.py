@@ -107,7 +107,8 @@ def _add_feed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="line B multicast group (repeatable)")
     p.add_argument("--retransmit", metavar="ADDR:PORT", help="MoldUDP64 retransmission server")
     k = p.add_argument_group("kernel bypass")
-    k.add_argument("--queue", type=int, default=0, help="afxdp: receive queue (default 0)")
+    k.add_argument("--queue", type=int, action="append", default=[],
+                   help="afxdp: receive queue, one socket each (repeatable; default 0)")
     k.add_argument("--xdp-mode", choices=("skb", "native"), default="native",
                    help="afxdp: generic (skb) or driver (native) XDP (default native)")
     k.add_argument("--busy-poll", action="store_true",
@@ -310,7 +311,7 @@ def _feed_sources(a: argparse.Namespace, requester: Any) -> tuple[Any, list[Any]
                 feeds.append(XdpFeed(host, port, RETRANSMIT_LINE, join=False))
             # With answers also on a kernel socket, wait briefly: it is read between bursts.
             wait = 0 if a.busy_poll else (1 if extras else 10)
-            return XdpSource(a.interface, feeds, queue=a.queue, mode=a.xdp_mode,
+            return XdpSource(a.interface, feeds, queues=tuple(a.queue or [0]), mode=a.xdp_mode,
                              busy_poll=a.busy_poll, timeout_ms=wait), extras
         from gateway.dpdk import DpdkSource
 

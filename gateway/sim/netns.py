@@ -49,14 +49,15 @@ class Pair:
 
 
 @contextmanager
-def veth_pair(tag: str, subnet: int) -> Iterator[Pair]:
+def veth_pair(tag: str, subnet: int, queues: int = 1) -> Iterator[Pair]:
     t = f"{tag}{os.getpid() % 10000}"
     p = Pair(f"{t}p", f"{t}f", f"{t}a", f"{t}b", f"10.{subnet}.0.1", f"10.{subnet}.0.2")
     try:
         sh("ip", "netns", "add", p.pub_ns)
         sh("ip", "netns", "add", p.feed_ns)
-        sh("ip", "link", "add", p.pub_if, "netns", p.pub_ns, "type", "veth",
-           "peer", "name", p.feed_if, "netns", p.feed_ns)
+        nq = ["numtxqueues", str(queues), "numrxqueues", str(queues)]
+        sh("ip", "link", "add", p.pub_if, *nq, "netns", p.pub_ns, "type", "veth",
+           "peer", "name", p.feed_if, *nq, "netns", p.feed_ns)
         for ns, ifname, ip in ((p.pub_ns, p.pub_if, p.pub_ip), (p.feed_ns, p.feed_if, p.feed_ip)):
             sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", ifname)
             sh("ip", "-n", ns, "link", "set", ifname, "up")

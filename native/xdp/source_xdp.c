@@ -9,8 +9,10 @@
  * (generic "skb" or driver "native"); its gw_feeds map gets the configured
  * (destination address, port) pairs with their lines.  One UMEM (an
  * anonymous mapping of `frames` x `frame_size`) carries one AF_XDP socket
- * on the configured queue, created with libxdp's xsk API and entered in
- * the program's XSKMAP.  Zero-copy is tried first in native mode and copy
+ * per configured queue, created with libxdp's xsk API (the first owns the
+ * UMEM, the others share it with fill and completion rings of their own;
+ * the frames are split between them) and entered in the program's XSKMAP
+ * under its queue.  Zero-copy is tried first in native mode and copy
  * mode used where the driver cannot (the mode used is reported).  The
  * multicast groups are joined through an ordinary socket, so IGMP and the
  * NIC's filters deliver them; the kernel never sees their frames, which the
@@ -62,6 +64,16 @@
 
 #define MAX_BURST 1024
 
+struct xq {                    /* one socket, on one queue */
+    struct xsk_socket *xsk;
+    struct xsk_ring_prod fill;
+    struct xsk_ring_cons comp;
+    struct xsk_ring_cons rx;
+    uint32_t queue;
+    uint32_t nheld;
+    uint64_t held[MAX_BURST];  /* frames of the last burst, back to fill next call */
+};
+
 struct xdp_src {
     struct gw_source base;
     struct gw_xdp_status st;
@@ -73,14 +85,12 @@ struct xdp_src {
     size_t area_size;
     uint32_t frame_size;
     struct xsk_umem *umem;
-    struct xsk_socket *xsk;
-    struct xsk_ring_prod fill;
-    struct xsk_ring_cons comp;
-    struct xsk_ring_cons rx;
+    struct xq q[GW_XDP_MAX_QUEUES];
+    uint32_t nq;
+    uint32_t next_q;           /* who is read first: fairness under load */
+    struct pollfd pfds[GW_XDP_MAX_QUEUES];
     int timeout_ms;
     int join_fd;               /* holds the multicast memberships */
-    uint64_t held[MAX_BURST];  /* frames of the last burst, back to fill next call */
-    uint32_t nheld;
     int64_t mono_to_real;      /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
     int64_t offset_at;         /* monotonic time it was measured */
 };
@@ -106,65 +116,56 @@ static void measure_offset(struct xdp_src *s)
     }
 }
 
-static void refill(struct xdp_src *s)
+static void refill(struct xq *q)
 {
     uint32_t idx;
-    if (!s->nheld)
+    if (!q->nheld)
         return;
-    /* The fill ring holds every frame, so there is always room for ours. */
-    if (xsk_ring_prod__reserve(&s->fill, s->nheld, &idx) != s->nheld)
+    /* A queue's fill ring holds all of its frames: there is always room. */
+    if (xsk_ring_prod__reserve(&q->fill, q->nheld, &idx) != q->nheld)
         return;
-    for (uint32_t i = 0; i < s->nheld; i++)
-        *xsk_ring_prod__fill_addr(&s->fill, idx + i) = s->held[i];
-    xsk_ring_prod__submit(&s->fill, s->nheld);
-    s->nheld = 0;
+    for (uint32_t i = 0; i < q->nheld; i++)
+        *xsk_ring_prod__fill_addr(&q->fill, idx + i) = q->held[i];
+    xsk_ring_prod__submit(&q->fill, q->nheld);
+    q->nheld = 0;
 }
 
 static void read_stats(struct xdp_src *s)
 {
-    struct xdp_statistics xs;
-    socklen_t len = sizeof(xs);
-    if (getsockopt(xsk_socket__fd(s->xsk), SOL_XDP, XDP_STATISTICS, &xs, &len) == 0) {
-        s->st.rx_dropped = xs.rx_dropped;
-        s->st.rx_invalid = xs.rx_invalid_descs;
-        s->st.rx_ring_full = xs.rx_ring_full;
-        s->st.fill_ring_empty = xs.rx_fill_ring_empty_descs;
-        s->base.info.nic_drops = xs.rx_dropped + xs.rx_ring_full;
+    struct gw_xdp_status sum = s->st;
+    sum.rx_dropped = sum.rx_invalid = sum.rx_ring_full = sum.fill_ring_empty = 0;
+    for (uint32_t k = 0; k < s->nq; k++) {
+        struct xdp_statistics xs;
+        socklen_t len = sizeof(xs);
+        if (getsockopt(xsk_socket__fd(s->q[k].xsk), SOL_XDP, XDP_STATISTICS, &xs, &len))
+            continue;
+        sum.rx_dropped += xs.rx_dropped;
+        sum.rx_invalid += xs.rx_invalid_descs;
+        sum.rx_ring_full += xs.rx_ring_full;
+        sum.fill_ring_empty += xs.rx_fill_ring_empty_descs;
     }
+    s->st = sum;
+    s->base.info.nic_drops = sum.rx_dropped + sum.rx_ring_full;
 }
 
-static int xdp_next(struct gw_source *base, struct gw_frame *out, uint32_t max)
+/* Frames from one socket's RX ring, appended at out[got]; returns how many. */
+static uint32_t read_queue(struct xdp_src *s, struct xq *q, struct gw_frame *out, uint32_t got,
+                           uint32_t max, int64_t *now_mono)
 {
-    struct xdp_src *s = (struct xdp_src *)base;
-    uint32_t idx, n;
-    refill(s);
-    if (max > MAX_BURST)
-        max = MAX_BURST;
-    for (int waited = 0;; waited = 1) {
-        n = xsk_ring_cons__peek(&s->rx, max, &idx);
-        if (n || waited || s->timeout_ms == 0)
-            break;
-        if (xsk_ring_prod__needs_wakeup(&s->fill))
-            recvfrom(xsk_socket__fd(s->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
-        struct pollfd pfd = {.fd = xsk_socket__fd(s->xsk), .events = POLLIN};
-        s->base.info.polls++;
-        if (poll(&pfd, 1, s->timeout_ms) <= 0)
-            break;
-    }
-    int64_t now_mono = 0;
+    uint32_t idx, n = xsk_ring_cons__peek(&q->rx, max - got, &idx);
     for (uint32_t i = 0; i < n; i++) {
-        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&s->rx, idx + i);
+        const struct xdp_desc *d = xsk_ring_cons__rx_desc(&q->rx, idx + i);
         uint8_t *data = xsk_umem__get_data(s->area, d->addr);
         struct gw_xdp_meta meta;
-        struct gw_frame *f = &out[i];
+        struct gw_frame *f = &out[got + i];
         memcpy(&meta, data - sizeof(meta), sizeof(meta));
         if (meta.magic == GW_XDP_META_MAGIC) {
             f->rx_ns = (int64_t)meta.rx_ns + s->mono_to_real;
             f->line = (uint16_t)meta.line;
         } else {
-            if (!now_mono)
-                now_mono = clock_ns(CLOCK_MONOTONIC);
-            f->rx_ns = now_mono + s->mono_to_real;
+            if (!*now_mono)
+                *now_mono = clock_ns(CLOCK_MONOTONIC);
+            f->rx_ns = *now_mono + s->mono_to_real;
             f->line = 0;
             s->st.no_meta++;
         }
@@ -174,14 +175,37 @@ static int xdp_next(struct gw_source *base, struct gw_frame *out, uint32_t max)
         f->len = f->wire_len = d->len;
         f->link = GW_LINK_ETHERNET;
         f->flags = 0;
-        s->held[i] = xsk_umem__extract_addr(d->addr) & ~(uint64_t)(s->frame_size - 1);
+        q->held[q->nheld++] = xsk_umem__extract_addr(d->addr) & ~(uint64_t)(s->frame_size - 1);
         s->base.info.bytes += d->len;
     }
-    if (n) {
-        xsk_ring_cons__release(&s->rx, n);
-        s->nheld = n;
-        s->base.info.frames += n;
+    if (n)
+        xsk_ring_cons__release(&q->rx, n);
+    return n;
+}
+
+static int xdp_next(struct gw_source *base, struct gw_frame *out, uint32_t max)
+{
+    struct xdp_src *s = (struct xdp_src *)base;
+    uint32_t n = 0;
+    int64_t now_mono = 0;
+    for (uint32_t k = 0; k < s->nq; k++)
+        refill(&s->q[k]);
+    if (max > MAX_BURST)
+        max = MAX_BURST;
+    for (int waited = 0;; waited = 1) {
+        for (uint32_t j = 0; j < s->nq && n < max; j++)
+            n += read_queue(s, &s->q[(s->next_q + j) % s->nq], out, n, max, &now_mono);
+        s->next_q = (s->next_q + 1) % s->nq;
+        if (n || waited || s->timeout_ms == 0)
+            break;
+        for (uint32_t k = 0; k < s->nq; k++)
+            if (xsk_ring_prod__needs_wakeup(&s->q[k].fill))
+                recvfrom(xsk_socket__fd(s->q[k].xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
+        s->base.info.polls++;
+        if (poll(s->pfds, s->nq, s->timeout_ms) <= 0)
+            break;
     }
+    s->base.info.frames += n;
     int64_t m = n ? 0 : clock_ns(CLOCK_MONOTONIC);
     if (m && m - s->offset_at > 1000000000) {
         measure_offset(s);
@@ -193,8 +217,9 @@ static int xdp_next(struct gw_source *base, struct gw_frame *out, uint32_t max)
 static void xdp_close(struct gw_source *base)
 {
     struct xdp_src *s = (struct xdp_src *)base;
-    if (s->xsk)
-        xsk_socket__delete(s->xsk);
+    for (uint32_t k = 0; k < GW_XDP_MAX_QUEUES; k++)
+        if (s->q[k].xsk)
+            xsk_socket__delete(s->q[k].xsk);
     if (s->umem)
         xsk_umem__delete(s->umem);
     if (s->attached)
@@ -266,14 +291,16 @@ static int load_program(struct xdp_src *s, const struct gw_xdp_config *cfg, cons
     return 0;
 }
 
-static int make_socket(struct xdp_src *s, const struct gw_xdp_config *cfg, const char *ifname,
-                       char *err, size_t errlen)
+static int make_sockets(struct xdp_src *s, const struct gw_xdp_config *cfg, const char *ifname,
+                        char *err, size_t errlen)
 {
     uint32_t frames = cfg->frames ? cfg->frames : 4096;
     int rc;
     s->frame_size = cfg->frame_size ? cfg->frame_size : 4096;
-    if ((s->frame_size != 2048 && s->frame_size != 4096) || frames < 64 || frames > (1u << 20)) {
-        snprintf(err, errlen, "frames must be 64..1048576 and frame_size 2048 or 4096");
+    if ((s->frame_size != 2048 && s->frame_size != 4096) || frames < 64 || frames > (1u << 20) ||
+        (frames & (frames - 1))) {
+        snprintf(err, errlen, "frames must be a power of two in 64..1048576 and frame_size "
+                 "2048 or 4096");
         return GW_ECONFIG;
     }
     s->area_size = (size_t)frames * s->frame_size;
@@ -287,52 +314,75 @@ static int make_socket(struct xdp_src *s, const struct gw_xdp_config *cfg, const
         .fill_size = frames, .comp_size = 64, .frame_size = s->frame_size,
         .frame_headroom = 0, .flags = 0,
     };
-    rc = xsk_umem__create(&s->umem, s->area, s->area_size, &s->fill, &s->comp, &ucfg);
+    rc = xsk_umem__create(&s->umem, s->area, s->area_size, &s->q[0].fill, &s->q[0].comp, &ucfg);
     if (rc)
         return say(err, errlen, rc, "registering the UMEM", ifname);
-    uint32_t rx_size = frames / 2 < 2048 ? frames / 2 : 2048;
+    /* Each socket gets an equal share of the frames (a power of two). */
+    uint32_t share = frames / s->nq, rx_size = share < 2048 ? share : 2048;
+    while (share & (share - 1))
+        share &= share - 1;
     rx_size = rx_size < 64 ? 64 : rx_size;
+    while (rx_size & (rx_size - 1))
+        rx_size &= rx_size - 1;
     struct xsk_socket_config xcfg = {
         .rx_size = rx_size, .tx_size = 0,
         .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
         .xdp_flags = 0,
     };
-    rc = -EOPNOTSUPP;
-    if (cfg->mode == GW_XDP_MODE_NATIVE && !(cfg->flags & GW_XDP_FORCE_COPY)) {
-        xcfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY;
-        rc = xsk_socket__create(&s->xsk, ifname, cfg->queue, s->umem, &s->rx, NULL, &xcfg);
-        s->st.zerocopy = rc == 0;
-    }
-    if (rc) { /* copy mode: generic XDP, or a driver without zero-copy */
-        xcfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
-        rc = xsk_socket__create(&s->xsk, ifname, cfg->queue, s->umem, &s->rx, NULL, &xcfg);
-    }
-    if (rc)
-        return say(err, errlen, rc, "creating the AF_XDP socket", ifname);
-    s->st.need_wakeup = 1;
     struct bpf_map *xsks = bpf_object__find_map_by_name(s->obj, "gw_xsks");
-    rc = xsks ? xsk_socket__update_xskmap(s->xsk, bpf_map__fd(xsks)) : -ENOENT;
-    if (rc)
-        return say(err, errlen, rc, "entering the socket in the XSK map", ifname);
-    /* Every frame starts on the fill ring. */
-    uint32_t idx;
-    if (xsk_ring_prod__reserve(&s->fill, frames, &idx) != frames)
-        return say(err, errlen, -ENOMEM, "filling the fill ring", ifname);
-    for (uint32_t i = 0; i < frames; i++)
-        *xsk_ring_prod__fill_addr(&s->fill, idx + i) = (uint64_t)i * s->frame_size;
-    xsk_ring_prod__submit(&s->fill, frames);
+    if (!xsks)
+        return say(err, errlen, -ENOENT, "the program's XSK map", ifname);
+    for (uint32_t k = 0; k < s->nq; k++) {
+        struct xq *q = &s->q[k];
+        q->queue = cfg->queues[k];
+        /* The first socket tries zero-copy in native mode; the others bind
+         * as it did (sockets sharing a UMEM share its mode). */
+        rc = -EOPNOTSUPP;
+        if (k == 0 && cfg->mode == GW_XDP_MODE_NATIVE && !(cfg->flags & GW_XDP_FORCE_COPY)) {
+            xcfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY;
+            rc = xsk_socket__create(&q->xsk, ifname, q->queue, s->umem, &q->rx, NULL, &xcfg);
+            s->st.zerocopy = rc == 0;
+        }
+        if (rc) {
+            xcfg.bind_flags = XDP_USE_NEED_WAKEUP | (s->st.zerocopy ? XDP_ZEROCOPY : XDP_COPY);
+            rc = k == 0 ? xsk_socket__create(&q->xsk, ifname, q->queue, s->umem, &q->rx, NULL,
+                                             &xcfg)
+                        : xsk_socket__create_shared(&q->xsk, ifname, q->queue, s->umem, &q->rx,
+                                                    NULL, &q->fill, &q->comp, &xcfg);
+        }
+        if (rc)
+            return say(err, errlen, rc, "creating an AF_XDP socket", ifname);
+        rc = xsk_socket__update_xskmap(q->xsk, bpf_map__fd(xsks));
+        if (rc)
+            return say(err, errlen, rc, "entering a socket in the XSK map", ifname);
+        /* Its share of the frames starts on its fill ring. */
+        uint32_t idx;
+        if (xsk_ring_prod__reserve(&q->fill, share, &idx) != share)
+            return say(err, errlen, -ENOMEM, "filling a fill ring", ifname);
+        for (uint32_t i = 0; i < share; i++)
+            *xsk_ring_prod__fill_addr(&q->fill, idx + i) = ((uint64_t)k * share + i) * s->frame_size;
+        xsk_ring_prod__submit(&q->fill, share);
+        s->pfds[k].fd = xsk_socket__fd(q->xsk);
+        s->pfds[k].events = POLLIN;
+    }
+    s->st.need_wakeup = 1;
     return 0;
 }
 
 static void busy_poll(struct xdp_src *s, const struct gw_xdp_config *cfg)
 {
-    int fd = xsk_socket__fd(s->xsk), one = 1;
+    int one = 1;
     int us = cfg->busy_poll_us ? (int)cfg->busy_poll_us : 20;
     int budget = cfg->busy_budget ? (int)cfg->busy_budget : 64;
-    s->st.busy_poll = setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) == 0 &&
-                      setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof(us)) == 0 &&
-                      setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget,
-                                 sizeof(budget)) == 0;
+    s->st.busy_poll = 1;
+    for (uint32_t k = 0; k < s->nq; k++) {
+        int fd = xsk_socket__fd(s->q[k].xsk);
+        s->st.busy_poll &= setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one,
+                                      sizeof(one)) == 0 &&
+                           setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof(us)) == 0 &&
+                           setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget,
+                                      sizeof(budget)) == 0;
+    }
 }
 
 static int join_groups(struct xdp_src *s, const struct gw_xdp_config *cfg, const char *ifname,
@@ -359,6 +409,7 @@ int gw_source_open_xdp(struct gw_source **out, const struct gw_xdp_config *cfg, 
     char ifname[IF_NAMESIZE + 1] = {0};
     int rc;
     if (!cfg || !cfg->nfeeds || cfg->nfeeds > GW_XDP_MAX_FEEDS || cfg->timeout_ms < 0 ||
+        !cfg->nqueues || cfg->nqueues > GW_XDP_MAX_QUEUES ||
         (cfg->mode != GW_XDP_MODE_SKB && cfg->mode != GW_XDP_MODE_NATIVE)) {
         snprintf(err, errlen, "invalid AF_XDP source configuration");
         return GW_ECONFIG;
@@ -387,7 +438,8 @@ int gw_source_open_xdp(struct gw_source **out, const struct gw_xdp_config *cfg, 
     rc = load_program(s, cfg, ifname, err, errlen);
     if (rc)
         goto out_close;
-    rc = make_socket(s, cfg, ifname, err, errlen);
+    s->nq = cfg->nqueues;
+    rc = make_sockets(s, cfg, ifname, err, errlen);
     if (rc)
         goto out_close;
     if (cfg->flags & GW_XDP_BUSY_POLL)

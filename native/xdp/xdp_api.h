@@ -13,6 +13,7 @@ struct gw_source;
 #define GW_XDP_BUSY_POLL 1     /* SO_PREFER_BUSY_POLL + SO_BUSY_POLL + budget */
 #define GW_XDP_FORCE_COPY 2    /* do not try zero-copy */
 #define GW_XDP_MAX_FEEDS 32
+#define GW_XDP_MAX_QUEUES 8
 
 struct gw_xdp_feed {
     uint32_t addr;         /* destination IPv4, network order (a group, or a local address) */
@@ -23,7 +24,8 @@ struct gw_xdp_feed {
 
 struct gw_xdp_config {
     char interface[16];
-    uint32_t queue;        /* receive queue the socket binds to */
+    uint32_t nqueues;      /* receive queues: one AF_XDP socket each, one shared UMEM */
+    uint32_t queues[8];
     uint32_t mode;         /* GW_XDP_MODE_* */
     uint32_t flags;        /* GW_XDP_* */
     uint32_t frames;       /* UMEM frames; 0 = 4096 */

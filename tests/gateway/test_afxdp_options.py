@@ -23,7 +23,9 @@ def test_a_backend_that_was_not_built_says_what_to_install(
     ({"mode": "turbo"}, "--xdp-mode"),
     ({"interface": ""}, "--interface"),
     ({"feeds": []}, "--group"),
-    ({"queue": -1}, "--queue"),
+    ({"queues": (-1,)}, "--queue"),
+    ({"queues": ()}, "--queue"),
+    ({"queues": (0, 0)}, "--queue"),
 ])
 def test_bad_options_name_the_option(kwargs: dict[str, object], key: str) -> None:
     pytest.importorskip("gateway._native_xdp", reason="the AF_XDP backend was not built")

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -181,3 +182,41 @@ def test_without_capabilities_says_what_is_needed(link: Pair) -> None:
     assert r.returncode == 3
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "CAP_NET_ADMIN" in lines[0] and "CAP_BPF" in lines[0], r.stderr
+
+
+def test_one_socket_per_queue_on_a_two_queue_veth(capture: tuple[Path, Any],
+                                                  tmp_path: Path) -> None:
+    """Line A leaves on TX queue 0 and line B on queue 1 (XPS, each
+    publisher pinned to its CPU), so they arrive on RX queues 0 and 1 of
+    the gateway's veth: one socket per queue must bring both."""
+    _built()
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs two CPUs to put the lines on two queues")
+    cap, ref = capture
+    a, b = "239.255.80.1:35301", "239.255.80.2:35302"
+    with veth_pair("gwq", 195, queues=2) as two:
+        for queue, cpus in ((0, "1"), (1, "2")):
+            subprocess.run(two.run_in(two.pub_ns, "sh", "-c", f"echo {cpus} > "
+                                      f"/sys/class/net/{two.pub_if}/queues/tx-{queue}/xps_cpus"),
+                           check=True, capture_output=True)
+        out = tmp_path / "feed.json"
+        # The two publishers start apart: wait for the other line, however late.
+        feed = start_feed(two, out, "--group", a, "--line-b", b, "--xdp-mode", "native",
+                          "--queue", "0", "--queue", "1", "--grace-ms", "20000",
+                          "--give-up-s", "30")
+        pubs = [subprocess.Popen(
+            ["taskset", "-c", cpu, *two.gateway(two.pub_ns, "sim", "publish", "--capture",
+                                                str(cap), "--group", group, "--interface-address",
+                                                two.pub_ip, "--speed", "40000", "--faults-a",
+                                                faults)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # Each line lacks what the other has: the books need both queues.
+            for cpu, group, faults in (("0", a, "burst=3000-6000"), ("1", b, "burst=12000-15000"))]
+        for pub in pubs:
+            assert pub.wait(120) == 0
+        rep = finish(feed)
+    assert rep["ended"] and rep["decoder"]["messages"] == MESSAGES
+    lines = {ln["line"]: ln["packets"] for ln in rep["lines"]}
+    assert lines.get(0, 0) > 0 and lines.get(1, 0) > 0  # both sockets delivered
+    assert rep["source"]["nic_drops"] == 0
+    assert json.loads(out.read_text())["books"] == ref
