@@ -64,14 +64,6 @@ def source_args(name: str, link: Pair, busy: bool) -> list[str]:
     return [*args, "--busy-poll"] if busy else args
 
 
-def rewrite(capture: Path, link: Pair, out: Path) -> Path:
-    subprocess.run(["tcprewrite", f"--infile={capture}", f"--outfile={out}",
-                    f"--enet-smac={link.mac(link.pub_ns, link.pub_if)}",
-                    f"--srcipmap=0.0.0.0/0:{link.pub_ip}/32", "--fixcsum"],
-                   check=True, capture_output=True)
-    return out
-
-
 def replay_once(link: Pair, name: str, pcap: Path, pps: int, messages: int,
                 packets: int) -> dict[str, Any]:
     """tcpreplay at ``pps`` into a gateway feed; what it received."""
@@ -184,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     capture = ensure_capture(ROOT / "bench-data" / f"synth-{a.messages}-{a.symbols}-7.pcap",
                              a.messages, a.symbols, 7)
     with veth_pair("gwb", 197) as link, tempfile.TemporaryDirectory() as tmp:
-        pcap = rewrite(capture, link, Path(tmp) / "veth.pcap")
+        pcap = link.rewrite(capture, Path(tmp) / "veth.pcap")
         packets = int(subprocess.run(["capinfos", "-c", "-M", str(pcap)], capture_output=True,
                                      text=True).stdout.split()[-1]) if shutil.which("capinfos") \
             else 0

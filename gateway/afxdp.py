@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway._native import ffi, lib
 from gateway.errors import ConfigError, LocalError
-from gateway.native import SourceInfo, source_info
+from gateway.native import BurstSource
 
 NOT_BUILT = ("afxdp was not built: install libxdp-dev, libbpf-dev, clang and pkg-config "
              "(scripts/install-deps --test), then rebuild (make build)")
@@ -58,7 +58,7 @@ class XdpStatus:
     fill_ring_empty: int
 
 
-class XdpSource:
+class XdpSource(BurstSource):
     """Frames of the configured feeds, from one AF_XDP socket per queue."""
 
     def __init__(self, interface: str, feeds: list[Feed], queues: tuple[int, ...] = (0,),
@@ -103,16 +103,9 @@ class XdpSource:
         self._mod = mod
         self._x = out[0]
         # The main module's view of the same object, for its decoder.
-        self._h: Any = ffi.gc(ffi.cast("struct gw_source *", int(xffi.cast("uintptr_t", out[0]))),
-                              lib.gw_source_close)
+        self._h = ffi.gc(ffi.cast("struct gw_source *", int(xffi.cast("uintptr_t", out[0]))),
+                         lib.gw_source_close)
         self.path = f"afxdp:{interface}:{','.join(map(str, queues))}"
-
-    @property
-    def handle(self) -> Any:
-        return self._h
-
-    def info(self) -> SourceInfo:
-        return source_info(self._h)
 
     def status(self) -> XdpStatus:
         st = self._mod.ffi.new("struct gw_xdp_status *")
@@ -120,14 +113,3 @@ class XdpSource:
         return XdpStatus(bool(st.zerocopy), "native" if st.mode == 2 else "skb",
                          bool(st.busy_poll), st.no_meta, st.rx_dropped, st.rx_invalid,
                          st.rx_ring_full, st.fill_ring_empty)
-
-    def close(self) -> None:
-        if self._h is not None:
-            ffi.release(self._h)
-            self._h = None
-
-    def __enter__(self) -> XdpSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

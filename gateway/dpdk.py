@@ -31,7 +31,7 @@ from typing import Any
 
 from gateway._native import ffi, lib
 from gateway.errors import ConfigError, LocalError
-from gateway.native import SourceInfo, check, source_info, strerror
+from gateway.native import BurstSource, check, strerror
 
 try:
     from gateway._native_dpdk import ffi as dffi
@@ -105,7 +105,7 @@ class DpdkStatus:
     rx_nombuf: int
 
 
-class DpdkSource:
+class DpdkSource(BurstSource):
     """One DPDK port's RX queue as a burst source.
 
     ``timeout_ms``: how long an idle ``next`` polls the queue before
@@ -128,7 +128,7 @@ class DpdkSource:
     ) -> None:
         df, dl = _module()
         self._dh: Any = None
-        self._h: Any = None
+        self._h = None
         if not port or len(port.encode()) > 63:
             raise ConfigError("--dpdk-port", f"{port!r}: a port name of 1 to 63 bytes, or a number")
         if queue != 0:
@@ -166,18 +166,6 @@ class DpdkSource:
         # The main module's view of the same source, for its decoder.
         self._h = ffi.cast("struct gw_source *", int(df.cast("uintptr_t", self._dh)))
 
-    @property
-    def handle(self) -> Any:
-        if self._h is None:
-            raise LocalError("source is closed")
-        return self._h
-
-    def next(self, frames: Any, max_frames: int) -> int:
-        return check(lib.gw_source_next(self.handle, frames, max_frames), self.path)
-
-    def info(self) -> SourceInfo:
-        return source_info(self.handle)
-
     def status(self) -> DpdkStatus:
         df, dl = _module()
         if self._dh is None:
@@ -197,9 +185,3 @@ class DpdkSource:
             self._h = None
             dffi.release(self._dh)
             self._dh = None
-
-    def __enter__(self) -> DpdkSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

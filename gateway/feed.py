@@ -23,26 +23,26 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from gateway import clock
 from gateway._native import ffi, lib
 from gateway.book import Books
-from gateway.native import BURST, Decoder, DecoderStats, Gap, LineStats, SessionStats, SourceInfo
+from gateway.native import (
+    BURST,
+    BurstSource,
+    Decoder,
+    DecoderStats,
+    Gap,
+    LineStats,
+    SessionStats,
+    SourceInfo,
+)
 from gateway.recovery import Recovery, RecoveryConfig, RecoveryStats
 
 #: Line id of the retransmission server's answers (the last the decoder tracks).
 RETRANSMIT_LINE = lib.GW_MAX_LINES - 1
 LINE_NAMES = {0: "A", 1: "B", RETRANSMIT_LINE: "retransmission"}
-
-
-class BurstSource(Protocol):
-    path: str
-
-    @property
-    def handle(self) -> Any: ...
-
-    def info(self) -> SourceInfo: ...
 
 
 @dataclass

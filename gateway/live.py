@@ -17,11 +17,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Any
 
 from gateway._native import ffi, lib
 from gateway.errors import ConfigError
-from gateway.native import SourceInfo, check, source_info
+from gateway.native import BurstSource, check
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def interface_address(name: str) -> str:
     return socket.inet_ntoa(res[20:24])
 
 
-class UdpSource:
+class UdpSource(BurstSource):
     """Kernel UDP multicast lines as one burst source.
 
     ``timeout_ms``: how long a call waits when nothing is ready, so an idle
@@ -111,25 +110,4 @@ class UdpSource:
         if rc == -19:  # ENODEV
             raise ConfigError("--interface", detail)
         check(rc, "udp source", detail)
-        self._h: Any = ffi.gc(out[0], lib.gw_source_close)
-
-    @property
-    def handle(self) -> Any:
-        return self._h
-
-    def next(self, frames: Any, max_frames: int) -> int:
-        return check(lib.gw_source_next(self._h, frames, max_frames), self.path)
-
-    def info(self) -> SourceInfo:
-        return source_info(self._h)
-
-    def close(self) -> None:
-        if self._h is not None:
-            ffi.release(self._h)
-            self._h = None
-
-    def __enter__(self) -> UdpSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._h = ffi.gc(out[0], lib.gw_source_close)

@@ -181,7 +181,38 @@ def source_info(handle: Any) -> SourceInfo:
     )
 
 
-class Source:
+class BurstSource:
+    """What every source's Python face shares: the ``struct gw_source *``
+    it owns (of this module's ffi), one burst per ``next``, its counters."""
+
+    path: str
+    _h: Any = None
+
+    @property
+    def handle(self) -> Any:
+        if self._h is None:
+            raise LocalError("source is closed")
+        return self._h
+
+    def next(self, frames: Any, max_frames: int) -> int:
+        return check(lib.gw_source_next(self.handle, frames, max_frames), self.path)
+
+    def info(self) -> SourceInfo:
+        return source_info(self.handle)
+
+    def close(self) -> None:
+        if self._h is not None:
+            ffi.release(self._h)
+            self._h = None
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Source(BurstSource):
     """A capture file as a burst source (pcap, pcapng, BinaryFILE, gzip)."""
 
     def __init__(
@@ -206,30 +237,7 @@ class Source:
         if rc == lib.GW_EFILTER:
             raise ConfigError("--filter", ffi.string(err).decode())
         check(rc, self.path, ffi.string(err).decode())
-        self._h: Any = ffi.gc(out[0], lib.gw_source_close)
-
-    @property
-    def handle(self) -> Any:
-        if self._h is None:
-            raise LocalError("source is closed")
-        return self._h
-
-    def next(self, frames: Any, max_frames: int) -> int:
-        return check(lib.gw_source_next(self.handle, frames, max_frames), self.path)
-
-    def info(self) -> SourceInfo:
-        return source_info(self.handle)
-
-    def close(self) -> None:
-        if self._h is not None:
-            ffi.release(self._h)
-            self._h = None
-
-    def __enter__(self) -> Source:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._h = ffi.gc(out[0], lib.gw_source_close)
 
 
 # ---- decoder ---------------------------------------------------------------

@@ -47,6 +47,14 @@ class Pair:
     def mac(self, ns: str, ifname: str) -> str:
         return sh("ip", "-n", ns, "-o", "link", "show", ifname).split("link/ether ")[1].split()[0]
 
+    def rewrite(self, capture: Path, out: Path) -> Path:
+        """``capture`` as if the publisher's veth had sent it (its MAC and
+        address as source, checksums fixed), for tcpreplay onto the link."""
+        sh("tcprewrite", f"--infile={capture}", f"--outfile={out}",
+           f"--enet-smac={self.mac(self.pub_ns, self.pub_if)}",
+           f"--srcipmap=0.0.0.0/0:{self.pub_ip}/32", "--fixcsum")
+        return out
+
 
 @contextmanager
 def veth_pair(tag: str, subnet: int, queues: int = 1) -> Iterator[Pair]:

@@ -143,6 +143,26 @@ static inline int itch_message(struct gw_decoder *d, const uint8_t *m, uint32_t 
 
 /* ---- MoldUDP64 sequencing ---------------------------------------------- */
 
+/* The next message block of a packet at *pos: 1 and the message, or 0
+ * (counted) when the packet cannot hold it. */
+static inline int next_block(struct gw_decoder *d, const uint8_t *p, uint32_t len, uint32_t *pos,
+                             const uint8_t **m, uint32_t *mlen)
+{
+    if (GW_UNLIKELY(*pos + 2 > len)) {
+        count(d, GW_R_MOLD_COUNT_OVERRUN, 1);
+        return 0;
+    }
+    *mlen = (uint32_t)gw_be16(p + *pos);
+    *pos += 2;
+    if (GW_UNLIKELY(*pos + *mlen > len)) {
+        count(d, GW_R_MOLD_LENGTH_OVERRUN, 1);
+        return 0;
+    }
+    *m = p + *pos;
+    *pos += *mlen;
+    return 1;
+}
+
 static int session_index(struct gw_decoder *d, const uint8_t *name)
 {
     /* Few sessions per line (usually one a day): a linear scan from the
@@ -362,20 +382,9 @@ static void mold_held(struct gw_decoder *d, struct gw_mold_session *s, uint16_t 
     if (seq > had)
         gap_seen(d, s, seq - had, f->rx_ns);
     uint64_t dups = 0, first = 0, filled = 0;
-    uint32_t pos = GW_MOLD_HEADER_SIZE, i = 0;
-    for (; i < cnt; i++) {
-        if (GW_UNLIKELY(pos + 2 > len)) {
-            count(d, GW_R_MOLD_COUNT_OVERRUN, 1);
-            break;
-        }
-        uint32_t mlen = (uint32_t)gw_be16(p + pos);
-        pos += 2;
-        if (GW_UNLIKELY(pos + mlen > len)) {
-            count(d, GW_R_MOLD_LENGTH_OVERRUN, 1);
-            break;
-        }
-        const uint8_t *m = p + pos;
-        pos += mlen;
+    uint32_t pos = GW_MOLD_HEADER_SIZE, i = 0, mlen;
+    const uint8_t *m;
+    for (; i < cnt && next_block(d, p, len, &pos, &m, &mlen); i++) {
         uint64_t q = seq + i;
         if (q < s->next_seq) {
             dups++;
@@ -533,23 +542,11 @@ static void mold_packet(struct gw_decoder *d, const uint8_t *p, uint32_t len,
             q += 2 + ml;
         }
     }
-    uint32_t pos = GW_MOLD_HEADER_SIZE;
-    uint32_t i = 0;
-    for (; i < cnt; i++) {
-        if (GW_UNLIKELY(pos + 2 > len)) {
-            count(d, GW_R_MOLD_COUNT_OVERRUN, 1);
-            break;
-        }
-        uint32_t mlen = (uint32_t)gw_be16(p + pos);
-        pos += 2;
-        if (GW_UNLIKELY(pos + mlen > len)) {
-            count(d, GW_R_MOLD_LENGTH_OVERRUN, 1);
-            break;
-        }
+    uint32_t pos = GW_MOLD_HEADER_SIZE, i = 0, mlen;
+    const uint8_t *m;
+    for (; i < cnt && next_block(d, p, len, &pos, &m, &mlen); i++)
         if (i >= skip)
-            itch_message(d, p + pos, mlen, seq + i, sidx, f);
-        pos += mlen;
-    }
+            itch_message(d, m, mlen, seq + i, sidx, f);
     if (i == cnt && pos != len)
         count(d, GW_R_MOLD_TRAILING_BYTES, 1);
     /* Only messages actually framed advance the line: what a broken packet

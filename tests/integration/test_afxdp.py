@@ -86,11 +86,7 @@ def test_tcpreplay_onto_veth_gives_the_replay_books(link: Pair, capture: tuple[P
         pytest.skip("tcpreplay is not installed")
     cap, ref = capture
     # The capture, from the publisher's veth: its MAC and address as source.
-    rewritten = tmp_path / "veth.pcap"
-    subprocess.run(["tcprewrite", f"--infile={cap}", f"--outfile={rewritten}",
-                    f"--enet-smac={link.mac(link.pub_ns, link.pub_if)}",
-                    f"--srcipmap=0.0.0.0/0:{link.pub_ip}/32", "--fixcsum"],
-                   check=True, capture_output=True)
+    rewritten = link.rewrite(cap, tmp_path / "veth.pcap")
     out = tmp_path / "feed.json"
     feed = start_feed(link, out, "--group", GROUP, "--xdp-mode", mode)
     subprocess.run(link.run_in(link.pub_ns, "tcpreplay", f"--intf1={link.pub_if}",

@@ -110,11 +110,7 @@ def test_net_af_xdp_on_veth_gives_the_replay_books(link: Pair, capture: tuple[Pa
     if shutil.which("tcpreplay") is None:
         pytest.skip("tcpreplay is not installed")
     cap, ref = capture
-    rewritten = tmp_path / "veth.pcap"
-    subprocess.run(["tcprewrite", f"--infile={cap}", f"--outfile={rewritten}",
-                    f"--enet-smac={link.mac(link.pub_ns, link.pub_if)}",
-                    f"--srcipmap=0.0.0.0/0:{link.pub_ip}/32", "--fixcsum"],
-                   check=True, capture_output=True)
+    rewritten = link.rewrite(cap, tmp_path / "veth.pcap")
     out = tmp_path / "feed.json"
     feed = subprocess.Popen(
         link.run_in(link.feed_ns, *feed_cmd(
