@@ -185,7 +185,9 @@ static int open_group(const struct gw_udp_endpoint *e, unsigned ifindex, uint32_
     int one = 1, rc;
     /* Several receivers on one host (and the tests) share the group. */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (rcvbuf)
+    /* The kernel caps SO_RCVBUF at net.core.rmem_max (often 208 KiB, a few
+     * ms of a busy feed); with CAP_NET_ADMIN, FORCE goes past the cap. */
+    if (rcvbuf && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(e->port)};
     sa.sin_addr.s_addr = e->group;
