@@ -495,4 +495,42 @@ const struct gw_integrity_record *gw_books_integrity(const struct gw_books *b, u
 uint32_t gw_events_peek(struct gw_books *b, const struct gw_event **first, uint32_t max);
 void gw_events_release(struct gw_books *b, uint32_t n);
 
+/* ---- FIX: framing and indexing in place ------------------------------
+ * gw_fix_scan frames the complete messages at the front of a byte stream
+ * (BeginString, BodyLength, CheckSum) and indexes every field of each in
+ * place: tag, offset and length, no copy, no object per field.  It stops
+ * at the first incomplete message (*consumed says where: keep the rest
+ * and call again with more bytes).  A message whose bytes cannot be framed
+ * is skipped up to the next "8=FIX" and reported with its error, as is a
+ * framed message whose checksum or fields are wrong: the session layer
+ * decides what to do (FIX says: ignore a garbled message). */
+#define GW_FIX_E_GARBAGE -1        /* bytes before a message that are not "8=FIX" */
+#define GW_FIX_E_BODY_LENGTH -2    /* no valid 9= second, or "10=" not where it points */
+#define GW_FIX_E_CHECKSUM -3       /* framed, but the sum differs from 10= */
+#define GW_FIX_E_FIELD -4          /* framed, but a field is not tag=value<SOH> */
+#define GW_FIX_E_TOO_MANY_FIELDS -5 /* framed, more fields than the index holds */
+#define GW_FIX_E_TOO_LONG -6       /* BodyLength beyond the largest message allowed */
+
+struct gw_fix_field {
+    uint32_t tag;
+    uint32_t off;          /* value offset in the buffer */
+    uint32_t len;          /* value length */
+};
+
+struct gw_fix_msg {
+    uint32_t off;          /* where the message (or skipped bytes) starts */
+    uint32_t len;          /* its length, trailer included */
+    uint32_t first;        /* index of its first field in the field array */
+    uint32_t nfields;      /* fields indexed (8, 9 and 10 included) */
+    uint32_t body_length;
+    uint32_t type_off;     /* MsgType (35) value, if present: offset and length */
+    uint16_t type_len;
+    uint16_t checksum;     /* the value of 10= */
+    int32_t error;         /* 0, or GW_FIX_E_* */
+};
+
+int gw_fix_scan(const uint8_t *buf, uint32_t len, struct gw_fix_msg *msgs, uint32_t max_msgs,
+                struct gw_fix_field *fields, uint32_t max_fields, uint32_t max_body,
+                uint32_t *consumed);
+
 #endif /* GW_API_H */

@@ -1,0 +1,233 @@
+/*
+ * fix.c -- FIX tag=value framing and indexing, in place.
+ *
+ * Theory of operation
+ * -------------------
+ * A FIX message is "8=<BeginString>|9=<BodyLength>|...|10=<CheckSum>|" with
+ * | the SOH byte.  BodyLength counts the bytes after the 9= field up to and
+ * including the SOH before 10=; CheckSum is the sum of every byte before
+ * 10=, modulo 256, as three digits.  So a message is framed without reading
+ * its body: find 8=, read 9=, jump BodyLength bytes, expect 10=nnn|.  Only a
+ * framed message is walked, once, to index its fields (tag, value offset,
+ * value length) into the caller's array -- nothing is copied, nothing is
+ * allocated.
+ *
+ * Values are opaque bytes except for the data fields whose length an
+ * earlier field gives (RawDataLength 95 -> RawData 96, and the other
+ * Len/data pairs of FIX 4.2 and 4.4): those may contain SOH, and are taken
+ * by their length.
+ *
+ * Bad input never stops the scan: bytes that cannot start a message, and a
+ * message whose 9= or 10= is wrong, are skipped up to the next "8=FIX" and
+ * reported with what was wrong; a framed message whose checksum or fields
+ * are wrong is consumed and reported.  Incomplete input is left for the
+ * next call (*consumed says how far this one got), and the result does not
+ * depend on where the input was split between calls.
+ */
+#include "gw/gw.h"
+
+#define SOH 0x01
+
+/* Length field -> the data field it measures. */
+static uint32_t data_tag_for(uint32_t tag)
+{
+    switch (tag) {
+    case 90: return 91;   /* SecureDataLen -> SecureData */
+    case 93: return 89;   /* SignatureLength -> Signature */
+    case 95: return 96;   /* RawDataLength -> RawData */
+    case 212: return 213; /* XmlDataLen -> XmlData */
+    case 348: return 349; case 350: return 351; case 352: return 353;
+    case 354: return 355; case 356: return 357; case 358: return 359;
+    case 360: return 361; case 362: return 363; case 364: return 365;
+    case 445: return 446; case 618: return 619; case 621: return 622;
+    default: return 0;
+    }
+}
+
+/* Where to go on from bytes that are not a message: the next "8=FIX" at or
+ * after `from`, or the end of the buffer minus a tail that may be the
+ * start of one (kept for the next call, so that where a read ends changes
+ * nothing).  Any "8=FIX" is taken: framing a garbled stream again must not
+ * depend on the byte before, which an earlier call may have consumed. */
+static uint32_t skip_to(const uint8_t *b, uint32_t len, uint32_t from)
+{
+    for (uint32_t i = from; i < len;) {
+        const uint8_t *q = memchr(b + i, '8', len - i);
+        if (!q)
+            break;
+        i = (uint32_t)(q - b);
+        uint32_t n = len - i < 5 ? len - i : 5;
+        if (memcmp(q, "8=FIX", n) == 0)
+            return i; /* a whole "8=FIX", or the start of one at the end */
+        i++;
+    }
+    return len;
+}
+
+/* Unsigned decimal of 1..max_digits digits ending at SOH; 0 on failure. */
+static int read_uint(const uint8_t *b, uint32_t len, uint32_t *pos, uint32_t max_digits,
+                     uint64_t *out)
+{
+    uint64_t v = 0;
+    uint32_t i = *pos, n = 0;
+    while (i < len && b[i] >= '0' && b[i] <= '9' && n < max_digits) {
+        v = v * 10 + (uint64_t)(b[i] - '0');
+        i++;
+        n++;
+    }
+    if (!n || i >= len || b[i] != SOH)
+        return 0;
+    *out = v;
+    *pos = i + 1;
+    return 1;
+}
+
+static int report(struct gw_fix_msg *m, uint32_t off, uint32_t len, int err)
+{
+    memset(m, 0, sizeof(*m));
+    m->off = off;
+    m->len = len;
+    m->error = err;
+    return 1;
+}
+
+/* Index the fields of a framed message [start, end); returns 0 or an error. */
+static int index_fields(const uint8_t *b, uint32_t start, uint32_t end, struct gw_fix_msg *m,
+                        struct gw_fix_field *f, uint32_t room)
+{
+    uint32_t i = start, n = 0, data_tag = 0;
+    uint64_t data_len = 0;
+    while (i < end) {
+        uint64_t tag = 0;
+        uint32_t digits = 0;
+        while (i < end && b[i] >= '0' && b[i] <= '9' && digits < 9) {
+            tag = tag * 10 + (uint64_t)(b[i] - '0');
+            i++;
+            digits++;
+        }
+        if (!digits || !tag || i >= end || b[i] != '=')
+            return GW_FIX_E_FIELD;
+        i++;
+        uint32_t voff = i, vlen;
+        if (data_tag && tag == data_tag) {
+            if (data_len > end - i || i + data_len >= end || b[i + data_len] != SOH)
+                return GW_FIX_E_FIELD;
+            vlen = (uint32_t)data_len;
+        } else {
+            const uint8_t *soh = memchr(b + i, SOH, end - i);
+            if (!soh)
+                return GW_FIX_E_FIELD;
+            vlen = (uint32_t)(soh - (b + i));
+        }
+        if (!vlen)
+            return GW_FIX_E_FIELD; /* FIX has no empty values */
+        if (n == room)
+            return GW_FIX_E_TOO_MANY_FIELDS;
+        f[n].tag = (uint32_t)tag;
+        f[n].off = voff;
+        f[n].len = vlen;
+        n++;
+        if (tag == 35) {
+            m->type_off = voff;
+            m->type_len = (uint16_t)(vlen > 0xFFFF ? 0xFFFF : vlen);
+        }
+        data_tag = data_tag_for((uint32_t)tag);
+        if (data_tag) { /* a length: at most 10 digits and 32 bits */
+            data_len = 0;
+            if (vlen > 10)
+                return GW_FIX_E_FIELD;
+            for (uint32_t k = 0; k < vlen; k++) {
+                uint8_t c = b[voff + k];
+                if (c < '0' || c > '9')
+                    return GW_FIX_E_FIELD;
+                data_len = data_len * 10 + (uint64_t)(c - '0');
+            }
+            if (data_len > 0xFFFFFFFFull)
+                return GW_FIX_E_FIELD;
+        }
+        i = voff + vlen + 1;
+    }
+    m->nfields = n;
+    return 0;
+}
+
+int gw_fix_scan(const uint8_t *b, uint32_t len, struct gw_fix_msg *msgs, uint32_t max_msgs,
+                struct gw_fix_field *fields, uint32_t max_fields, uint32_t max_body,
+                uint32_t *consumed)
+{
+    uint32_t pos = 0, nm = 0, nf = 0;
+    while (nm < max_msgs && pos < len) {
+        struct gw_fix_msg *m = &msgs[nm];
+        if (len - pos < 5 ? memcmp(b + pos, "8=FIX", len - pos) != 0
+                          : memcmp(b + pos, "8=FIX", 5) != 0) {
+            uint32_t next = skip_to(b, len, pos + 1);
+            nm += report(m, pos, next - pos, GW_FIX_E_GARBAGE);
+            pos = next;
+            continue;
+        }
+        /* 8=<BeginString>| */
+        const uint8_t *soh = memchr(b + pos, SOH, len - pos < 64 ? len - pos : 64);
+        if (!soh) {
+            if (len - pos < 64)
+                break; /* more bytes may complete it */
+            uint32_t next = skip_to(b, len, pos + 1);
+            nm += report(m, pos, next - pos, GW_FIX_E_BODY_LENGTH);
+            pos = next;
+            continue;
+        }
+        uint32_t i = (uint32_t)(soh - b) + 1;
+        /* 9=<BodyLength>| */
+        uint64_t body = 0;
+        if (len - i < 2 || (b[i] == '9' && len - i < 12 && !memchr(b + i, SOH, len - i)))
+            break;
+        uint32_t after = i + 2;
+        if (b[i] != '9' || b[i + 1] != '=' || !read_uint(b, len, &after, 9, &body)) {
+            uint32_t next = skip_to(b, len, pos + 1);
+            nm += report(m, pos, next - pos, GW_FIX_E_BODY_LENGTH);
+            pos = next;
+            continue;
+        }
+        if (body > max_body) {
+            uint32_t next = skip_to(b, len, pos + 1);
+            nm += report(m, pos, next - pos, GW_FIX_E_TOO_LONG);
+            pos = next;
+            continue;
+        }
+        uint64_t trailer = (uint64_t)after + body;
+        if (trailer + 7 > len)
+            break; /* incomplete */
+        const uint8_t *t = b + trailer;
+        if (memcmp(t, "10=", 3) != 0 || t[3] < '0' || t[3] > '9' || t[4] < '0' || t[4] > '9' ||
+            t[5] < '0' || t[5] > '9' || t[6] != SOH || (body && b[trailer - 1] != SOH)) {
+            uint32_t next = skip_to(b, len, pos + 1);
+            nm += report(m, pos, next - pos, GW_FIX_E_BODY_LENGTH);
+            pos = next;
+            continue;
+        }
+        uint32_t end = (uint32_t)trailer + 7;
+        uint32_t sum = 0;
+        for (uint32_t k = pos; k < trailer; k++)
+            sum += b[k];
+        uint16_t sent = (uint16_t)((t[3] - '0') * 100 + (t[4] - '0') * 10 + (t[5] - '0'));
+        report(m, pos, end - pos, 0);
+        m->body_length = (uint32_t)body;
+        m->checksum = sent;
+        if ((sum & 0xFF) != sent) {
+            m->error = GW_FIX_E_CHECKSUM;
+        } else {
+            m->first = nf;
+            int rc = index_fields(b, pos, end, m, fields + nf, max_fields - nf);
+            if (rc == GW_FIX_E_TOO_MANY_FIELDS && nm > 0)
+                break; /* room next call, after the caller drains */
+            if (rc) {
+                m->error = rc;
+                m->nfields = 0;
+            }
+            nf += m->nfields;
+        }
+        nm++;
+        pos = end;
+    }
+    *consumed = pos;
+    return (int)nm;
+}
