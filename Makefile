@@ -52,12 +52,14 @@ bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_book
 	$(PY) -m benchmarks.bench_feed
 	$(PY) -m benchmarks.bench_bypass
+	$(PY) -m benchmarks.bench_fix
 
 bench-smoke: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_decode --messages 200000 --symbols 50 --runs 1 --peer-runs 1
 	$(PY) -m benchmarks.bench_book --quick
 	$(PY) -m benchmarks.bench_feed --quick
 	$(PY) -m benchmarks.bench_bypass --quick
+	$(PY) -m benchmarks.bench_fix --quick
 
 clean:
 	rm -rf build $(VENV) *.egg-info gateway/_native*.so

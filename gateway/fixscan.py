@@ -59,3 +59,54 @@ class FixScanner:
         # Errors index nothing (first 0): the furthest end is the count.
         nf = int((msgs["first"] + msgs["nfields"]).max()) if n else 0
         return Scan(msgs, self._fview[:nf], int(self._consumed[0]))
+
+
+class FixEncoder:
+    """Messages of one type from a precomputed template, a batch per call.
+
+    ``encode(seqs, sending_time, columns)``: ``columns`` holds one numpy
+    fixed-width bytes array (dtype ``S<n>``) per template tag, a row per
+    message (an empty value leaves its field out).  Returns the messages
+    back to back and where each ends."""
+
+    def __init__(self, begin_string: str, msg_type: str, sender: str, target: str,
+                 tags: list[int]) -> None:
+        from gateway.errors import ConfigError
+
+        arr = ffi.new("uint32_t[]", max(1, len(tags)))
+        for i, t in enumerate(tags):
+            arr[i] = t
+        out = ffi.new("struct gw_fix_template **")
+        rc = lib.gw_fix_template_open(out, begin_string.encode(), msg_type.encode(),
+                                      sender.encode(), target.encode(), arr, len(tags))
+        if rc < 0:
+            raise ConfigError("template", f"cannot build a template for {msg_type!r} with tags "
+                                          f"{tags} (at most {lib.GW_FIX_MAX_TEMPLATE_FIELDS} "
+                                          "tags, 1..999999999)")
+        self._t = ffi.gc(out[0], lib.gw_fix_template_close)
+        self.tags = list(tags)
+
+    def encode(self, seqs: np.ndarray, sending_time: str,
+               columns: list[np.ndarray]) -> tuple[bytes, np.ndarray]:
+        n = len(seqs)
+        if len(columns) != len(self.tags) or any(len(c) != n for c in columns):
+            raise ValueError("one column per template tag, one row per message")
+        seqs = np.ascontiguousarray(seqs, np.uint64)
+        cols = ffi.new("struct gw_fix_column[]", max(1, len(columns)))
+        keep = []
+        for i, c in enumerate(columns):
+            c = np.ascontiguousarray(c)
+            if c.dtype.kind != "S":
+                raise ValueError(f"column {self.tags[i]}: fixed-width bytes (dtype S<n>)")
+            keep.append(c)
+            cols[i].base = ffi.from_buffer("uint8_t[]", c)
+            cols[i].stride = c.dtype.itemsize
+            cols[i].width = c.dtype.itemsize
+        cap = n * (96 + sum(c.dtype.itemsize + 12 for c in keep) + len(sending_time)) + 64
+        out = bytearray(cap)
+        ends = np.empty(n, np.uint32)
+        done = lib.gw_fix_encode_columns(
+            self._t, ffi.from_buffer("uint64_t[]", seqs), n, sending_time.encode(), cols,
+            ffi.from_buffer(out), cap, ffi.from_buffer("uint32_t[]", ends))
+        assert done == n  # the capacity above is an upper bound
+        return bytes(out[: int(ends[-1]) if n else 0]), ends

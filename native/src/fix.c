@@ -24,6 +24,10 @@
  * next call (*consumed says how far this one got), and the result does not
  * depend on where the input was split between calls.
  */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "gw/gw.h"
 
 #define SOH 0x01
@@ -230,4 +234,136 @@ int gw_fix_scan(const uint8_t *b, uint32_t len, struct gw_fix_msg *msgs, uint32_
     }
     *consumed = pos;
     return (int)nm;
+}
+
+/* ---- encoding from templates ------------------------------------------------ */
+
+struct gw_fix_template {
+    char head[32];      /* "8=FIX.4.4|9=" */
+    uint32_t head_len;
+    char fixed[192];    /* "35=D|49=S|56=T|34=" */
+    uint32_t fixed_len;
+    uint32_t ntags;
+    char tagpfx[GW_FIX_MAX_TEMPLATE_FIELDS][12]; /* "|11=" ... the SOH before each */
+    uint8_t tagpfx_len[GW_FIX_MAX_TEMPLATE_FIELDS];
+};
+
+int gw_fix_template_open(struct gw_fix_template **out, const char *begin_string,
+                         const char *msg_type, const char *sender, const char *target,
+                         const uint32_t *tags, uint32_t ntags)
+{
+    if (ntags > GW_FIX_MAX_TEMPLATE_FIELDS || !begin_string || !msg_type || !sender || !target)
+        return GW_ECONFIG;
+    struct gw_fix_template *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    int h = snprintf(t->head, sizeof(t->head), "8=%s\x01" "9=", begin_string);
+    int f = snprintf(t->fixed, sizeof(t->fixed), "35=%s\x01" "49=%s\x01" "56=%s\x01" "34=",
+                     msg_type, sender, target);
+    if (h < 0 || (size_t)h >= sizeof(t->head) || f < 0 || (size_t)f >= sizeof(t->fixed)) {
+        free(t);
+        return GW_ECONFIG;
+    }
+    t->head_len = (uint32_t)h;
+    t->fixed_len = (uint32_t)f;
+    for (uint32_t i = 0; i < ntags; i++) {
+        if (!tags[i] || tags[i] > 999999999u) {
+            free(t);
+            return GW_ECONFIG;
+        }
+        t->tagpfx_len[i] = (uint8_t)snprintf(t->tagpfx[i], sizeof(t->tagpfx[i]), "\x01%u=",
+                                             tags[i]);
+    }
+    t->ntags = ntags;
+    *out = t;
+    return 0;
+}
+
+void gw_fix_template_close(struct gw_fix_template *t) { free(t); }
+
+static inline uint32_t put_uint(uint8_t *p, uint64_t v)
+{
+    uint8_t tmp[20];
+    uint32_t n = 0;
+    do {
+        tmp[n++] = (uint8_t)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (uint32_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static inline uint32_t uint_digits(uint64_t v)
+{
+    uint32_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+static inline uint32_t value_len(const uint8_t *v, uint32_t width)
+{
+    const uint8_t *z = memchr(v, 0, width);
+    return z ? (uint32_t)(z - v) : width;
+}
+
+int gw_fix_encode_columns(const struct gw_fix_template *t, const uint64_t *seqs, uint32_t n,
+                          const char *sending_time, const struct gw_fix_column *cols,
+                          uint8_t *out, uint32_t cap, uint32_t *ends)
+{
+    uint32_t tlen = (uint32_t)strlen(sending_time), pos = 0;
+    for (uint32_t m = 0; m < n; m++) {
+        /* BodyLength first: everything after "9=n|" up to the SOH before 10=. */
+        uint64_t body = t->fixed_len + uint_digits(seqs[m]) + 4 + tlen; /* "|52=" + time */
+        for (uint32_t k = 0; k < t->ntags; k++) {
+            uint32_t vl = value_len(cols[k].base + (size_t)m * cols[k].stride, cols[k].width);
+            if (vl)
+                body += t->tagpfx_len[k] + vl;
+        }
+        body += 1; /* the SOH that ends the last field */
+        uint64_t need = t->head_len + uint_digits(body) + 1 + body + 7;
+        if (pos + need > cap)
+            return (int)m;
+        uint8_t *p = out + pos, *start = p;
+        memcpy(p, t->head, t->head_len);
+        p += t->head_len;
+        p += put_uint(p, body);
+        *p++ = 0x01;
+        memcpy(p, t->fixed, t->fixed_len);
+        p += t->fixed_len;
+        p += put_uint(p, seqs[m]);
+        memcpy(p, "\x01" "52=", 4);
+        p += 4;
+        memcpy(p, sending_time, tlen);
+        p += tlen;
+        for (uint32_t k = 0; k < t->ntags; k++) {
+            const uint8_t *v = cols[k].base + (size_t)m * cols[k].stride;
+            uint32_t vl = value_len(v, cols[k].width);
+            if (!vl)
+                continue;
+            memcpy(p, t->tagpfx[k], t->tagpfx_len[k]);
+            p += t->tagpfx_len[k];
+            memcpy(p, v, vl);
+            p += vl;
+        }
+        *p++ = 0x01;
+        uint32_t sum = 0;
+        for (const uint8_t *q = start; q < p; q++)
+            sum += *q;
+        sum &= 0xFF;
+        p[0] = '1';
+        p[1] = '0';
+        p[2] = '=';
+        p[3] = (uint8_t)('0' + sum / 100);
+        p[4] = (uint8_t)('0' + sum / 10 % 10);
+        p[5] = (uint8_t)('0' + sum % 10);
+        p[6] = 0x01;
+        p += 7;
+        pos = (uint32_t)(p - out);
+        ends[m] = pos;
+    }
+    return (int)n;
 }

@@ -533,4 +533,29 @@ int gw_fix_scan(const uint8_t *buf, uint32_t len, struct gw_fix_msg *msgs, uint3
                 struct gw_fix_field *fields, uint32_t max_fields, uint32_t max_body,
                 uint32_t *consumed);
 
+/* ---- FIX: encoding from a precomputed template -----------------------
+ * A template holds everything of a message type that does not change from
+ * one message to the next -- BeginString, MsgType, SenderCompID,
+ * TargetCompID and each body tag's "tag=" -- so encoding writes the
+ * sequence number, SendingTime and the values, then BodyLength and
+ * CheckSum, in one pass.  Values come as columns (value i of a column at
+ * base + i * stride, up to width bytes, ended early by a NUL; an empty
+ * value leaves its field out), so a batch needs no object per field. */
+#define GW_FIX_MAX_TEMPLATE_FIELDS 64
+struct gw_fix_template;  /* opaque */
+struct gw_fix_column {
+    const uint8_t *base;
+    uint32_t stride;
+    uint32_t width;
+};
+int gw_fix_template_open(struct gw_fix_template **out, const char *begin_string,
+                         const char *msg_type, const char *sender, const char *target,
+                         const uint32_t *tags, uint32_t ntags);
+void gw_fix_template_close(struct gw_fix_template *t);
+/* Messages [0, n) back to back into out (ends[i]: where message i ends);
+ * returns how many fit in cap. */
+int gw_fix_encode_columns(const struct gw_fix_template *t, const uint64_t *seqs, uint32_t n,
+                          const char *sending_time, const struct gw_fix_column *cols,
+                          uint8_t *out, uint32_t cap, uint32_t *ends);
+
 #endif /* GW_API_H */

@@ -1,0 +1,228 @@
+"""FIX parse and encode: the gateway's C scanner and template encoder
+against simplefix and (when installed) quickfix, on the same messages.
+
+    python -m benchmarks.bench_fix [--messages 200000]
+
+Parse: NewOrderSingle messages back to back in one buffer.  The gateway
+frames them (BodyLength and CheckSum verified) and indexes every field in
+batches; simplefix's parser is fed the same bytes in 64 KiB reads (it
+indexes every field but verifies neither BodyLength nor CheckSum: it does
+less work); quickfix gets each message already cut out (it does not frame)
+and parses it with its checks.  Encode: the same orders; the gateway fills
+its template for the whole batch, simplefix and quickfix build a message
+per order.  Every contender's output is checked: message counts, the sum
+of MsgSeqNum, and (encode) the messages parsed back field by field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from gateway.fixscan import FixEncoder, FixScanner
+from protocols import fix
+
+TAGS = [11, 55, 54, 38, 40, 44, 59, 60]
+SENDING = "20261122-03:40:00.123"
+
+
+def orders(n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    rng = np.random.default_rng(7)
+    seqs = np.arange(1, n + 1, dtype=np.uint64)
+    cols = [
+        np.char.add(b"ORD", np.arange(n).astype("S10")).astype("S14"),          # 11 ClOrdID
+        rng.choice(np.array([b"AAPL", b"MSFT", b"NVDA", b"AMZN", b"SPY"]), n),  # 55 Symbol
+        rng.choice(np.array([b"1", b"2"]), n),                                  # 54 Side
+        rng.integers(1, 10_000, n).astype("S6"),                                # 38 OrderQty
+        np.full(n, b"2", "S1"),                                                  # 40 OrdType
+        np.char.add(rng.integers(10, 999, n).astype("S4"), b".25").astype("S8"),  # 44 Price
+        np.full(n, b"0", "S1"),                                                  # 59 TimeInForce
+        np.full(n, SENDING.encode(), "S21"),                                     # 60 TransactTime
+    ]
+    return seqs, cols
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[Any, list[float]]:
+    out, t = None, []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        t.append(time.perf_counter() - t0)
+    return out, t
+
+
+def gateway_parse(blob: bytes) -> tuple[int, int]:
+    sc = FixScanner(max_messages=4096, max_fields=4096 * 20)
+    view = memoryview(blob)  # batches start where the last one stopped: no copy
+    msgs = seqsum = 0
+    pos = 0
+    while pos < len(blob):
+        s = sc.scan(view[pos:])
+        if not len(s.messages):
+            break
+        msgs += len(s.messages)
+        seqsum += _uints(blob, pos, s.fields[s.fields["tag"] == 34])
+        pos += s.consumed
+    return msgs, seqsum
+
+
+def _uints(blob: bytes, base: int, fields: np.ndarray) -> int:
+    """Sum of the decimal values of ``fields``, read from the index in numpy
+    (no object per message): digit k of each value, weighted by its place."""
+    raw = np.frombuffer(blob, np.uint8)
+    off = fields["off"].astype(np.int64) + base
+    ln = fields["len"].astype(np.int64)
+    total = np.zeros(len(fields), np.int64)
+    for k in range(int(ln.max()) if len(ln) else 0):
+        live = ln > k
+        digit = raw[np.where(live, off + k, 0)].astype(np.int64) - 48
+        total = np.where(live, total * 10 + digit, total)
+    return int(total.sum())
+
+
+def simplefix_parse(blob: bytes) -> tuple[int, int]:
+    import simplefix
+
+    p = simplefix.FixParser()
+    msgs = seqsum = 0
+    for i in range(0, len(blob), 4096):  # socket-sized reads (it copies its buffer per message)
+        p.append_buffer(blob[i : i + 4096])
+        while (m := p.get_message()) is not None:
+            msgs += 1
+            seqsum += int(m.get(34))
+    return msgs, seqsum
+
+
+def quickfix_parse(cut: list[str]) -> tuple[int, int]:
+    import quickfix as qf
+
+    msgs = seqsum = 0
+    for text in cut:
+        m = qf.Message(text, True)
+        msgs += 1
+        seqsum += int(m.getHeader().getField(34))
+    return msgs, seqsum
+
+
+def gateway_encode(seqs: np.ndarray, cols: list[np.ndarray]) -> bytes:
+    enc = FixEncoder("FIX.4.4", "D", "GATEWAY", "EXCHANGE", TAGS)
+    blob, _ = enc.encode(seqs, SENDING, cols)
+    return blob
+
+
+def simplefix_encode(seqs: np.ndarray, rows: list[list[bytes]]) -> bytes:
+    import simplefix
+
+    out = []
+    for seq, row in zip(seqs.tolist(), rows, strict=True):
+        m = simplefix.FixMessage()
+        m.append_pair(8, "FIX.4.4")
+        m.append_pair(35, "D")
+        m.append_pair(49, "GATEWAY")
+        m.append_pair(56, "EXCHANGE")
+        m.append_pair(34, seq)
+        m.append_pair(52, SENDING)
+        for tag, v in zip(TAGS, row, strict=True):
+            m.append_pair(tag, v)
+        out.append(m.encode())
+    return b"".join(out)
+
+
+def quickfix_encode(seqs: np.ndarray, rows: list[list[bytes]]) -> bytes:
+    import quickfix as qf
+
+    out = []
+    for seq, row in zip(seqs.tolist(), rows, strict=True):
+        m = qf.Message()
+        h = m.getHeader()
+        h.setField(qf.BeginString("FIX.4.4"))
+        h.setField(qf.MsgType("D"))
+        h.setField(qf.SenderCompID("GATEWAY"))
+        h.setField(qf.TargetCompID("EXCHANGE"))
+        h.setField(qf.MsgSeqNum(seq))
+        h.setField(52, SENDING)
+        for tag, v in zip(TAGS, row, strict=True):
+            m.setField(tag, v.decode())
+        out.append(m.toString().encode())
+    return b"".join(out)
+
+
+def parsed_back(blob: bytes) -> list[frozenset[tuple[int, bytes]]]:
+    framed, _ = fix.frame(blob)
+    return [frozenset((t, v) for t, v in f.fields if t not in (9, 10)) for f in framed]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.messages, a.runs = 20_000, 1
+    try:
+        import quickfix  # noqa: F401
+
+        have_qf = True
+    except ImportError:
+        have_qf = False
+    seqs, cols = orders(a.messages)
+    rows = [[bytes(c[i]) for c in cols] for i in range(a.messages)]
+    blob = gateway_encode(seqs, cols)
+    n = a.messages
+    want = (n, int(seqs.sum()))
+    print(f"messages   {n:,} NewOrderSingle (FIX.4.4), {len(blob) / n:.0f} bytes each; "
+          f"medians of {a.runs} runs; quickfix {'installed' if have_qf else 'not installed'}")
+
+    print("\nparse (frame, BodyLength and CheckSum, every field indexed)")
+    results: dict[str, float] = {}
+    contenders: list[tuple[str, Callable[[], Any]]] = [
+        ("gateway (C scanner)", lambda: gateway_parse(blob)),
+        ("simplefix (no checks)", lambda: simplefix_parse(blob)),
+    ]
+    if have_qf:
+        framed, _ = fix.frame(blob)
+        cut = [blob[f.off : f.off + f.length].decode() for f in framed]
+        contenders.append(("quickfix (pre-cut)", lambda: quickfix_parse(cut)))
+    for name, fn in contenders:
+        got, t = timed(fn, a.runs if "gateway" in name else max(1, a.runs // 2))
+        if got != want:
+            raise SystemExit(f"{name}: {got} != {want} (messages, MsgSeqNum sum)")
+        results[name] = statistics.median(t)
+        print(f"  {name:<24} {n / results[name] / 1e6:8.2f} M msg/s  "
+              f"{results[name] * 1e9 / n:9.1f} ns/msg")
+    g = results["gateway (C scanner)"]
+    for name in results:
+        if name != "gateway (C scanner)":
+            print(f"  gateway / {name}: {results[name] / g:.1f}x")
+
+    print("\nencode (header, BodyLength, CheckSum; the orders above)")
+    ref = parsed_back(blob)
+    enc: list[tuple[str, Callable[[], bytes]]] = [
+        ("gateway (C template)", lambda: gateway_encode(seqs, cols)),
+        ("simplefix", lambda: simplefix_encode(seqs, rows)),
+    ]
+    if have_qf:
+        enc.append(("quickfix", lambda: quickfix_encode(seqs, rows)))
+    eresults: dict[str, float] = {}
+    for name, efn in enc:
+        out, t = timed(efn, a.runs if "gateway" in name else max(1, a.runs // 2))
+        if parsed_back(out) != ref:
+            raise SystemExit(f"{name}: encoded messages differ from the gateway's")
+        eresults[name] = statistics.median(t)
+        print(f"  {name:<24} {n / eresults[name] / 1e6:8.2f} M msg/s  "
+              f"{eresults[name] * 1e9 / n:9.1f} ns/msg")
+    g = eresults["gateway (C template)"]
+    for name in eresults:
+        if name != "gateway (C template)":
+            print(f"  gateway / {name}: {eresults[name] / g:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
