@@ -180,48 +180,43 @@ def main(argv: list[str] | None = None) -> int:
           f"medians of {a.runs} runs; quickfix {'installed' if have_qf else 'not installed'}")
 
     print("\nparse (frame, BodyLength and CheckSum, every field indexed)")
-    results: dict[str, float] = {}
-    contenders: list[tuple[str, Callable[[], Any]]] = [
+    parse: list[tuple[str, Callable[[], Any]]] = [
         ("gateway (C scanner)", lambda: gateway_parse(blob)),
         ("simplefix (no checks)", lambda: simplefix_parse(blob)),
     ]
     if have_qf:
         framed, _ = fix.frame(blob)
         cut = [blob[f.off : f.off + f.length].decode() for f in framed]
-        contenders.append(("quickfix (pre-cut)", lambda: quickfix_parse(cut)))
-    for name, fn in contenders:
-        got, t = timed(fn, a.runs if "gateway" in name else max(1, a.runs // 2))
-        if got != want:
-            raise SystemExit(f"{name}: {got} != {want} (messages, MsgSeqNum sum)")
-        results[name] = statistics.median(t)
-        print(f"  {name:<24} {n / results[name] / 1e6:8.2f} M msg/s  "
-              f"{results[name] * 1e9 / n:9.1f} ns/msg")
-    g = results["gateway (C scanner)"]
-    for name in results:
-        if name != "gateway (C scanner)":
-            print(f"  gateway / {name}: {results[name] / g:.1f}x")
+        parse.append(("quickfix (pre-cut)", lambda: quickfix_parse(cut)))
+    race(parse, n, a.runs, lambda got: got == want, "(messages, MsgSeqNum sum) differ")
 
     print("\nencode (header, BodyLength, CheckSum; the orders above)")
     ref = parsed_back(blob)
-    enc: list[tuple[str, Callable[[], bytes]]] = [
+    enc: list[tuple[str, Callable[[], Any]]] = [
         ("gateway (C template)", lambda: gateway_encode(seqs, cols)),
         ("simplefix", lambda: simplefix_encode(seqs, rows)),
     ]
     if have_qf:
         enc.append(("quickfix", lambda: quickfix_encode(seqs, rows)))
-    eresults: dict[str, float] = {}
-    for name, efn in enc:
-        out, t = timed(efn, a.runs if "gateway" in name else max(1, a.runs // 2))
-        if parsed_back(out) != ref:
-            raise SystemExit(f"{name}: encoded messages differ from the gateway's")
-        eresults[name] = statistics.median(t)
-        print(f"  {name:<24} {n / eresults[name] / 1e6:8.2f} M msg/s  "
-              f"{eresults[name] * 1e9 / n:9.1f} ns/msg")
-    g = eresults["gateway (C template)"]
-    for name in eresults:
-        if name != "gateway (C template)":
-            print(f"  gateway / {name}: {eresults[name] / g:.1f}x")
+    race(enc, n, a.runs, lambda out: parsed_back(out) == ref, "encoded messages differ")
     return 0
+
+
+def race(contenders: list[tuple[str, Callable[[], Any]]], n: int, runs: int,
+         agrees: Callable[[Any], bool], why: str) -> None:
+    """Time each contender (the gateway first), check its output, print
+    rates and the gateway's ratio to each peer."""
+    medians: dict[str, float] = {}
+    for name, fn in contenders:
+        got, t = timed(fn, runs if name.startswith("gateway") else max(1, runs // 2))
+        if not agrees(got):
+            raise SystemExit(f"{name}: {why} from the expected")
+        medians[name] = statistics.median(t)
+        print(f"  {name:<24} {n / medians[name] / 1e6:8.2f} M msg/s  "
+              f"{medians[name] * 1e9 / n:9.1f} ns/msg")
+    gateway = medians[contenders[0][0]]
+    for name, m in list(medians.items())[1:]:
+        print(f"  gateway / {name}: {m / gateway:.1f}x")
 
 
 if __name__ == "__main__":
