@@ -81,10 +81,16 @@ class FixEncoder:
                                       sender.encode(), target.encode(), arr, len(tags))
         if rc < 0:
             raise ConfigError("template", f"cannot build a template for {msg_type!r} with tags "
-                                          f"{tags} (at most {lib.GW_FIX_MAX_TEMPLATE_FIELDS} "
-                                          "tags, 1..999999999)")
+                                          f"{tags}: at most {lib.GW_FIX_MAX_TEMPLATE_FIELDS} "
+                                          "tags in 1..999999999, and the header (MsgType, "
+                                          "SenderCompID, TargetCompID) under 500 bytes")
         self._t = ffi.gc(out[0], lib.gw_fix_template_close)
         self.tags = list(tags)
+        # Everything of a message but its values: 8=, 9= (up to 10 digits),
+        # 35=, 49=, 56=, 34= (up to 20 digits), 52=, each "|tag=" and 10=.
+        self._fixed = (len(begin_string) + len(msg_type) + len(sender) + len(target)
+                       + 2 + 1 + 2 + 10 + 1 + 4 * 4 + 20 + 4 + 1 + 7
+                       + sum(len(str(t)) + 2 for t in tags))
 
     def encode(self, seqs: np.ndarray, sending_time: str,
                columns: list[np.ndarray]) -> tuple[bytes, np.ndarray]:
@@ -102,7 +108,7 @@ class FixEncoder:
             cols[i].base = ffi.from_buffer("uint8_t[]", c)
             cols[i].stride = c.dtype.itemsize
             cols[i].width = c.dtype.itemsize
-        cap = n * (96 + sum(c.dtype.itemsize + 12 for c in keep) + len(sending_time)) + 64
+        cap = n * (self._fixed + len(sending_time) + sum(c.dtype.itemsize for c in keep)) + 64
         out = bytearray(cap)
         ends = np.empty(n, np.uint32)
         done = lib.gw_fix_encode_columns(

@@ -244,7 +244,7 @@ int gw_fix_scan(const uint8_t *b, uint32_t len, struct gw_fix_msg *msgs, uint32_
 struct gw_fix_template {
     char head[32];      /* "8=FIX.4.4|9=" */
     uint32_t head_len;
-    char fixed[192];    /* "35=D|49=S|56=T|34=" */
+    char fixed[512];    /* "35=D|49=S|56=T|34=" */
     uint32_t fixed_len;
     uint32_t ntags;
     char tagpfx[GW_FIX_MAX_TEMPLATE_FIELDS][12]; /* "|11=" ... the SOH before each */

@@ -41,6 +41,18 @@ def test_template_encoding_equals_the_reference(rows: list[tuple[int, list[bytes
 
 def test_bad_templates_are_refused() -> None:
     with pytest.raises(ConfigError):
+        FixEncoder("FIX.4.4", "D", "S" * 300, "T" * 300, [11])
+    with pytest.raises(ConfigError):
         FixEncoder("FIX.4.4", "D", "A", "B", [0])
     with pytest.raises(ConfigError):
         FixEncoder("FIX.4.4", "D", "A", "B", list(range(1, 70)))
+
+
+def test_long_comp_ids_and_wide_values_fit() -> None:
+    sender, target = "S" * 100, "T" * 80
+    enc = FixEncoder("FIX.4.4", "D", sender, target, [58])
+    text = np.array([b"x" * 500] * 3, dtype="S500")
+    blob, ends = enc.encode(np.array([1, 10**19, 3], np.uint64), "20261122-03:40:00.123", [text])
+    want = fix.encode("FIX.4.4", [(35, "D"), (49, sender), (56, target), (34, 10**19),
+                                  (52, "20261122-03:40:00.123"), (58, b"x" * 500)])
+    assert blob[int(ends[0]) : int(ends[1])] == want
