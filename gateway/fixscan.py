@@ -17,7 +17,7 @@ import numpy as np
 
 from gateway._native import ffi, lib
 
-FIELD_DTYPE = np.dtype([("tag", "<u4"), ("off", "<u4"), ("len", "<u4")])
+FIELD_DTYPE = np.dtype([("tag", "<i4"), ("off", "<u4"), ("len", "<u4")])
 MSG_DTYPE = np.dtype([("off", "<u4"), ("len", "<u4"), ("first", "<u4"), ("nfields", "<u4"),
                       ("body_length", "<u4"), ("type_off", "<u4"), ("type_len", "<u2"),
                       ("checksum", "<u2"), ("error", "<i4")])

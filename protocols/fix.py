@@ -68,7 +68,10 @@ def _fields(msg: bytes) -> list[tuple[int, bytes]] | None:
     while i < len(msg):
         eq = msg.find(b"=", i)
         tag_text = msg[i:eq] if eq >= 0 else b""
-        if eq < 0 or not tag_text.isdigit() or len(tag_text) > 9 or int(tag_text) == 0:
+        digits = tag_text[1:] if tag_text.startswith(b"-") else tag_text
+        # Tag 0, negative tags and empty values are indexed (the session
+        # rejects them by tag); only what is not tag=value at all is not.
+        if eq < 0 or not digits.isdigit() or len(digits) > 9:
             return None
         tag = int(tag_text)
         if data_tag and tag == data_tag:
@@ -80,10 +83,8 @@ def _fields(msg: bytes) -> list[tuple[int, bytes]] | None:
             if soh < 0:
                 return None
             value = msg[eq + 1 : soh]
-        if not value:
-            return None
         out.append((tag, value))
-        data_tag = DATA_FIELDS.get(tag, 0)
+        data_tag = DATA_FIELDS.get(tag, 0) if tag > 0 else 0
         if data_tag:  # a length: at most 10 digits and 32 bits
             if not value.isdigit() or len(value) > 10 or int(value) > 0xFFFFFFFF:
                 return None
@@ -136,9 +137,19 @@ def frame(buf: bytes, max_body: int = 1 << 20) -> tuple[list[Framed], int]:
         t = buf[trailer : trailer + 7]
         if (not t.startswith(b"10=") or not t[3:6].isdigit() or t[6:7] != SOH
                 or (body and buf[trailer - 1 : trailer] != SOH)):
-            nxt = _skip_to(buf, pos + 1)
-            out.append(Framed(pos, nxt - pos, BODY_LENGTH))
-            pos = nxt
+            # Like the reference engine: the message runs to the first
+            # "|10=...|" from the SOH before where BodyLength points.
+            k = buf.find(SOH + b"10=", trailer - 1)
+            e = buf.find(SOH, k + 4) if k >= 0 else -1
+            if e < 0:
+                if len(buf) - pos < max_body + 64:
+                    break
+                nxt = _skip_to(buf, pos + 1)
+                out.append(Framed(pos, nxt - pos, BODY_LENGTH))
+                pos = nxt
+                continue
+            out.append(Framed(pos, e + 1 - pos, CHECKSUM if k == trailer - 1 else BODY_LENGTH))
+            pos = e + 1
             continue
         end = trailer + 7
         if checksum(buf[pos:trailer]) != int(t[3:6]):

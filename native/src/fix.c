@@ -68,6 +68,30 @@ static uint32_t skip_to(const uint8_t *b, uint32_t len, uint32_t from)
     return len;
 }
 
+/* The first "<SOH>10=...<SOH>" at or after `from` (the SOH that ends the
+ * body).  Returns 0 when there is none yet, 1 when it starts at `from` (the
+ * trailer is where BodyLength says, but its value is not three digits), 2
+ * when it is elsewhere; *end is just past its closing SOH. */
+static int find_trailer(const uint8_t *b, uint32_t len, uint32_t from, uint32_t *end)
+{
+    for (uint32_t i = from; i + 4 <= len; i++) {
+        const uint8_t *q = memchr(b + i, SOH, len - i);
+        if (!q)
+            return 0;
+        i = (uint32_t)(q - b);
+        if (i + 4 > len)
+            return 0;
+        if (memcmp(q + 1, "10=", 3) != 0)
+            continue;
+        const uint8_t *e = memchr(q + 4, SOH, len - i - 4);
+        if (!e)
+            return 0;
+        *end = (uint32_t)(e - b) + 1;
+        return i == from ? 1 : 2;
+    }
+    return 0;
+}
+
 /* Unsigned decimal of 1..max_digits digits ending at SOH; 0 on failure. */
 static int read_uint(const uint8_t *b, uint32_t len, uint32_t *pos, uint32_t max_digits,
                      uint64_t *out)
@@ -104,17 +128,21 @@ static int index_fields(const uint8_t *b, uint32_t start, uint32_t end, struct g
     while (i < end) {
         uint64_t tag = 0;
         uint32_t digits = 0, d;
-        /* No bound check: the message ends in SOH, which is not a digit. */
+        /* A sign is read so that "-1=x" is indexed (as tag -1) and the
+         * session can reject it by number, as FIX's test cases ask; tag 0
+         * likewise.  No bound check: the message ends in SOH, not a digit. */
+        int neg = b[i] == '-';
+        i += (uint32_t)neg;
         while ((d = (uint32_t)(b[i] - '0')) < 10 && digits < 9) {
             tag = tag * 10 + d;
             i++;
             digits++;
         }
-        if (!digits || !tag || i >= end || b[i] != '=')
+        if (!digits || i >= end || b[i] != '=')
             return GW_FIX_E_FIELD;
         i++;
         uint32_t voff = i, vlen;
-        if (data_tag && tag == data_tag) {
+        if (data_tag && !neg && tag == data_tag) {
             if (data_len > end - i || i + data_len >= end || b[i + data_len] != SOH)
                 return GW_FIX_E_FIELD;
             vlen = (uint32_t)data_len;
@@ -126,11 +154,12 @@ static int index_fields(const uint8_t *b, uint32_t start, uint32_t end, struct g
                 k++;
             vlen = k - i;
         }
-        if (!vlen)
-            return GW_FIX_E_FIELD; /* FIX has no empty values */
+        /* An empty value is indexed: FIX has none, but the session answers
+         * it with a Reject naming the tag ("Tag specified without a value")
+         * rather than dropping the whole message as garbled. */
         if (n == room)
             return GW_FIX_E_TOO_MANY_FIELDS;
-        f[n].tag = (uint32_t)tag;
+        f[n].tag = neg ? -(int32_t)tag : (int32_t)tag;
         f[n].off = voff;
         f[n].len = vlen;
         n++;
@@ -138,10 +167,10 @@ static int index_fields(const uint8_t *b, uint32_t start, uint32_t end, struct g
             m->type_off = voff;
             m->type_len = (uint16_t)(vlen > 0xFFFF ? 0xFFFF : vlen);
         }
-        data_tag = tag < 89 ? 0 : data_tag_for((uint32_t)tag); /* 89..622 only */
+        data_tag = neg || tag < 89 ? 0 : data_tag_for((uint32_t)tag); /* 89..622 only */
         if (data_tag) { /* a length: at most 10 digits and 32 bits */
             data_len = 0;
-            if (vlen > 10)
+            if (vlen == 0 || vlen > 10)
                 return GW_FIX_E_FIELD;
             for (uint32_t k = 0; k < vlen; k++) {
                 uint8_t c = b[voff + k];
@@ -206,9 +235,24 @@ int gw_fix_scan(const uint8_t *b, uint32_t len, struct gw_fix_msg *msgs, uint32_
         const uint8_t *t = b + trailer;
         if (memcmp(t, "10=", 3) != 0 || t[3] < '0' || t[3] > '9' || t[4] < '0' || t[4] > '9' ||
             t[5] < '0' || t[5] > '9' || t[6] != SOH || (body && b[trailer - 1] != SOH)) {
-            uint32_t next = skip_to(b, len, pos + 1);
-            nm += report(m, pos, next - pos, GW_FIX_E_BODY_LENGTH);
-            pos = next;
+            /* BodyLength does not point at a well-formed "10=nnn|".  Like
+             * the reference engine, the message runs to the first
+             * "|10=...|" from there on: a BodyLength that is too long
+             * swallows what follows up to the next trailer, so both are
+             * dropped together rather than half a message framed. */
+            uint32_t end = 0;
+            int err = find_trailer(b, len, (uint32_t)trailer - 1, &end);
+            if (err == 0) {
+                if (len - pos < max_body + 64)
+                    break; /* the trailer may still arrive */
+                uint32_t next = skip_to(b, len, pos + 1);
+                nm += report(m, pos, next - pos, GW_FIX_E_BODY_LENGTH);
+                pos = next;
+                continue;
+            }
+            nm += report(m, pos, end - pos,
+                         err == 1 ? GW_FIX_E_CHECKSUM : GW_FIX_E_BODY_LENGTH);
+            pos = end;
             continue;
         }
         uint32_t end = (uint32_t)trailer + 7;

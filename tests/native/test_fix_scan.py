@@ -61,18 +61,54 @@ def test_a_message_is_framed_and_indexed_with_its_data_field() -> None:
     assert fields[-1] == (10, f"{fix.checksum(m[:-7]):03d}".encode())
 
 
+def _with_body(body: bytes) -> bytes:
+    head = b"8=FIX.4.2\x019=%d\x01" % len(body)
+    return head + body + b"10=%03d\x01" % fix.checksum(head + body)
+
+
 def test_errors_are_named_and_the_scan_goes_on() -> None:
     good = fix.encode("FIX.4.2", [(35, "0"), (49, "A"), (56, "B"), (34, 2)])
     bad_sum = good[:-4] + b"%03d\x01" % ((int(good[-4:-1]) + 1) % 256)
-    bad_len = good.replace(b"9=20", b"9=19", 1)  # too long only waits for more bytes
-    bad_field = fix.encode("FIX.4.2", [(35, "0"), (0, "x")])
-    empty_value = fix.encode("FIX.4.2", [(35, "0"), (58, b"")])
-    data = b"noise" + good + bad_sum + bad_len + bad_field + empty_value + good
+    short_len = good.replace(b"9=20", b"9=19", 1)
+    bad_field = _with_body(b"35=0\x01x5=1\x01")
+    data = b"noise" + good + bad_sum + short_len + bad_field + good
     rows, used = c_frame(FixScanner(), data)
     assert used == len(data)
-    assert [r[2] for r in rows] == ["garbage", "", "checksum", "body_length", "field", "field",
-                                    ""]
+    assert [r[2] for r in rows] == ["garbage", "", "checksum", "body_length", "field", ""]
     assert (rows, used) == ref_frame(data)
+
+
+def test_a_body_length_too_long_swallows_up_to_the_next_trailer() -> None:
+    # As the reference engine frames it (FIX test case 2m): the message
+    # runs to the first "|10=...|" after where BodyLength points, so the
+    # next message goes down with it, and the one after frames cleanly.
+    good = fix.encode("FIX.4.2", [(35, "0"), (49, "A"), (56, "B"), (34, 2)])
+    long_len = good.replace(b"9=20", b"9=30", 1)
+    data = long_len + good + good
+    rows, used = c_frame(FixScanner(), data)
+    assert [(r[0], r[1], r[2]) for r in rows] == [(0, 2 * len(good), "body_length"),
+                                                   (2 * len(good), len(good), "")]
+    assert (rows, used) == ref_frame(data)
+    # Alone, it waits for the bytes that may hold its trailer.
+    assert c_frame(FixScanner(), long_len) == ([], 0) == ref_frame(long_len)
+
+
+def test_tag_zero_negative_tags_and_empty_values_are_indexed() -> None:
+    # The session rejects these by tag (FIX test cases 14a, 14d), so the
+    # scanner must frame them rather than call the message garbled.
+    data = _with_body(b"35=0\x010=HI\x01-1=HI\x0156=\x01")
+    rows, _ = c_frame(FixScanner(), data)
+    assert rows[0][2] == ""
+    assert rows[0][3][2:6] == [(35, b"0"), (0, b"HI"), (-1, b"HI"), (56, b"")]
+    assert c_frame(FixScanner(), data) == ref_frame(data)
+
+
+def test_a_checksum_that_is_not_three_digits_is_a_checksum_error() -> None:
+    good = fix.encode("FIX.4.2", [(35, "0"), (49, "A"), (56, "B"), (34, 2)])
+    bad = good[: good.rindex(b"10=")] + b"10=0\x01"
+    rows, used = c_frame(FixScanner(), bad + good)
+    assert [r[2] for r in rows] == ["checksum", ""] and used == len(bad + good)
+    assert (rows, used) == ref_frame(bad + good)
 
 
 MSGS = st.lists(st.tuples(st.sampled_from([35, 49, 56, 34, 11, 55, 44, 38, 95, 96, 1, 58]),

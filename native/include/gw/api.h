@@ -505,14 +505,17 @@ void gw_events_release(struct gw_books *b, uint32_t n);
  * framed message whose checksum or fields are wrong: the session layer
  * decides what to do (FIX says: ignore a garbled message). */
 #define GW_FIX_E_GARBAGE -1        /* bytes before a message that are not "8=FIX" */
-#define GW_FIX_E_BODY_LENGTH -2    /* no valid 9= second, or "10=" not where it points */
-#define GW_FIX_E_CHECKSUM -3       /* framed, but the sum differs from 10= */
+/* BODY_LENGTH: no valid 9= second, or "10=" not where it points (the
+ * message then runs to the next SOH "10=" field).  CHECKSUM: framed, but the
+ * sum differs from 10=, or 10= is not three digits. */
+#define GW_FIX_E_BODY_LENGTH -2
+#define GW_FIX_E_CHECKSUM -3
 #define GW_FIX_E_FIELD -4          /* framed, but a field is not tag=value<SOH> */
 #define GW_FIX_E_TOO_MANY_FIELDS -5 /* framed, more fields than the index holds */
 #define GW_FIX_E_TOO_LONG -6       /* BodyLength beyond the largest message allowed */
 
 struct gw_fix_field {
-    uint32_t tag;
+    int32_t tag;           /* as written: 0 and negative tags are indexed too */
     uint32_t off;          /* value offset in the buffer */
     uint32_t len;          /* value length */
 };
