@@ -150,6 +150,9 @@ def parser() -> argparse.ArgumentParser:
     from gateway.sim import cli as sim_cli
 
     sim_cli.add_parser(sub)
+    from gateway import fixecho
+
+    fixecho.add_parser(sub)
     return p
 
 
