@@ -153,6 +153,12 @@ def parser() -> argparse.ArgumentParser:
     from gateway import fixecho
 
     fixecho.add_parser(sub)
+    from gateway import orderentry
+
+    orderentry.add_parser(sub)
+    from gateway import fixexchange
+
+    fixexchange.add_parser(sub)
     return p
 
 

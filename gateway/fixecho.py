@@ -75,7 +75,7 @@ def _is_header(tag: int) -> bool:
     return tag in HEADER_TAGS
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fix-echo", help="FIX acceptor with the acceptance scripts' echo app")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default="127.0.0.1")

@@ -318,6 +318,7 @@ class FixSession:
         self._move("connect" if self.initiator else "accept")
         self._link = _Link(connected_ns=now_ns, last_recv_ns=now_ns, last_sent_ns=now_ns)
         self._inbuf = b""
+        self._out.clear()  # unsent bytes of the last connection: stored, so resendable
         if self.initiator:
             self._send_logon(now_ns, reset=self.config.reset_on_logon)
 
