@@ -18,11 +18,9 @@ import sys
 from pathlib import Path
 
 from gateway.fixengine import Engine, SessionHandle
-from protocols.fixsession import Event, Message, SessionConfig, Validator
+from protocols.fixsession import ROUTE_SWAP, Event, Message, SessionConfig, Validator
 from protocols.fixstore import MemoryStore, SessionStore
 
-#: OnBehalfOf* <-> DeliverTo*: a reply goes back the way the request came.
-ROUTE_SWAP = {115: 128, 128: 115, 116: 129, 129: 116, 144: 145, 145: 144}
 #: Header fields the session writes itself (or that only a resend carries).
 SESSION_HEADER = frozenset({8, 9, 35, 34, 49, 52, 56, 43, 122, 10})
 ECHOED = (b"D", b"d")

@@ -53,6 +53,9 @@ ADMIN_TYPES = frozenset({b"0", b"1", b"2", b"3", b"4", b"5", b"A"})
 HEADER_TAGS = frozenset({8, 9, 35, 34, 49, 56, 43, 97, 52, 122, 50, 57, 115, 116, 128, 129,
                          142, 143, 144, 145, 90, 91, 212, 213, 347, 369, 627, 628, 629, 630,
                          1128, 1129})
+#: OnBehalfOf* <-> DeliverTo*: a reply (a Reject too) goes back the way the
+#: message came.
+ROUTE_SWAP = {115: 128, 128: 115, 116: 129, 129: 116, 144: 145, 145: 144}
 #: Seconds of silence, in HeartBtInts, before a TestRequest (per request
 #: already sent, plus one) and before the peer is given up (the reference
 #: engine's factors, which the test cases' timings assume).
@@ -424,7 +427,7 @@ class FixSession:
                         text: str = "Unsupported Message Type") -> None:
         body: Fields = [(45, str(msg.seq).encode()), (58, text.encode()),
                         (372, msg.msg_type), (380, str(reason).encode())]
-        self._send(b"j", body, now_ns)
+        self._send(b"j", body, now_ns, reverse_route(msg))
 
     # -- incoming -----------------------------------------------------------------
 
@@ -724,8 +727,12 @@ class FixSession:
         if tag is not None:
             body.append((371, str(tag).encode()))
         if self._begin >= b"FIX.4.2":
-            body += [(372, msg.msg_type), (373, str(reason).encode())]
-        self._send(b"3", body, now_ns)
+            body.append((372, msg.msg_type))
+            # FIX 4.2 defines SessionRejectReason 0-11 only; later ones are
+            # left out there, as the reference engine does.
+            if self._begin > b"FIX.4.2" or reason <= 11:
+                body.append((373, str(reason).encode()))
+        self._send(b"3", body, now_ns, reverse_route(msg))
         self.stats["rejects_sent"] += 1
         self._events.append(RejectSent(msg.seq, reason, tag, text))
         if msg.msg_type not in (b"A", b"4"):
@@ -750,6 +757,11 @@ class FixSession:
         if nxt is None:
             raise LocalProtocolError(f"{event!r} is not allowed while {self.state.value}")
         self.state = nxt
+
+
+def reverse_route(msg: Message) -> Fields:
+    """The routing header fields of a reply to ``msg`` (empty ones dropped)."""
+    return [(ROUTE_SWAP[t], v) for t, v in msg.fields if t in ROUTE_SWAP and v]
 
 
 def fields_begin(msg: Message) -> bytes:
