@@ -60,23 +60,7 @@ class CFramer:
         self._scanner = FixScanner(max_messages=1024, max_fields=1 << 15)
 
     def scan(self, data: bytes) -> tuple[list[tuple[str, bytes, Fields]], int]:
-        from gateway.fixscan import ERRORS
-
-        sc = self._scanner.scan(data)
-        out: list[tuple[str, bytes, Fields]] = []
-        if not len(sc.messages):
-            return out, sc.consumed
-        tags = sc.fields["tag"].tolist()
-        offs = sc.fields["off"].tolist()
-        lens = sc.fields["len"].tolist()
-        for off, ln, first, nf, err in sc.messages[["off", "len", "first", "nfields",
-                                                    "error"]].tolist():
-            if err:
-                out.append((ERRORS[err], data[off:off + ln], []))
-                continue
-            fields = [(tags[i], data[offs[i]:offs[i] + lens[i]]) for i in range(first, first + nf)]
-            out.append(("", data[off:off + ln], fields))
-        return out, sc.consumed
+        return self._scanner.frames(data)
 
 
 class App(Protocol):

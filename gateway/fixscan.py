@@ -49,6 +49,12 @@ class FixScanner:
         self.max_messages, self.max_fields, self.max_body = max_messages, max_fields, max_body
         self._mview = np.frombuffer(ffi.buffer(self._msgs), MSG_DTYPE)
         self._fview = np.frombuffer(ffi.buffer(self._fields), FIELD_DTYPE)
+        # The same memory as flat 32-bit words, for the session's path
+        # (``frames``): a slice and tolist() beat numpy field access at
+        # the few messages a socket read brings.
+        self._mwords = memoryview(ffi.buffer(self._msgs)).cast("i")
+        self._fwords = memoryview(ffi.buffer(self._fields)).cast("i")
+        self._mstride = MSG_DTYPE.itemsize // 4
 
     def scan(self, data: bytes | bytearray | memoryview) -> Scan:
         """Views valid until the next scan."""
@@ -59,6 +65,32 @@ class FixScanner:
         # Errors index nothing (first 0): the furthest end is the count.
         nf = int((msgs["first"] + msgs["nfields"]).max()) if n else 0
         return Scan(msgs, self._fview[:nf], int(self._consumed[0]))
+
+
+    def frames(self, data: bytes) -> tuple[list[tuple[str, bytes, list[tuple[int, bytes]]]], int]:
+        """(error, message bytes, [(tag, value), ...]) per framed message or
+        skipped run, and how many bytes were consumed: what the session
+        takes (``protocols.fixsession.Framer``)."""
+        buf: Any = ffi.from_buffer(data)
+        n = lib.gw_fix_scan(buf, len(data), self._msgs, self.max_messages, self._fields,
+                            self.max_fields, self.max_body, self._consumed)
+        out: list[tuple[str, bytes, list[tuple[int, bytes]]]] = []
+        if n:
+            k = self._mstride
+            m = self._mwords[: n * k].tolist()
+            last = m[(n - 1) * k + 2] + m[(n - 1) * k + 3]
+            nf = max(last, *(m[i * k + 2] + m[i * k + 3] for i in range(n)))
+            f = self._fwords[: nf * 3].tolist()
+            for i in range(n):
+                off, ln, first, cnt = m[i * k: i * k + 4]
+                err = m[i * k + k - 1]
+                if err:
+                    out.append((ERRORS[err], data[off:off + ln], []))
+                    continue
+                fields = [(f[j], data[f[j + 1]:f[j + 1] + f[j + 2]])
+                          for j in range(3 * first, 3 * (first + cnt), 3)]
+                out.append(("", data[off:off + ln], fields))
+        return out, int(self._consumed[0])
 
 
 class FixEncoder:

@@ -180,10 +180,7 @@ class Message:
     def get(self, tag: int) -> bytes | None:
         """The first value of ``tag``."""
         if self._index is None:
-            idx: dict[int, bytes] = {}
-            for t, v in self.fields:
-                idx.setdefault(t, v)
-            self._index = idx
+            self._index = dict(reversed(self.fields))  # the first of a repeated tag wins
         return self._index.get(tag)
 
     @property
@@ -241,15 +238,28 @@ def utc_timestamp(now_ns: int, millis: bool = True) -> str:
     return f"{s}.{now_ns // 1_000_000 % 1000:03d}" if millis else s
 
 
+_SECONDS: dict[bytes, int] = {}
+
+
 def parse_utc_timestamp(v: bytes) -> int | None:
     """Nanoseconds since the epoch, or None if ``v`` is not a UTCTimestamp."""
-    if len(v) < 17 or v[8:9] != b"-" or v[11:12] != b":" or v[14:15] != b":":
-        return None
-    try:
-        secs = calendar.timegm((int(v[0:4]), int(v[4:6]), int(v[6:8]), int(v[9:11]),
-                                int(v[12:14]), int(v[15:17]), 0, 0, 0))
-    except ValueError:
-        return None
+    secs = _SECONDS.get(v[:17])
+    if secs is None:
+        if len(v) < 17 or v[8:9] != b"-" or v[11:12] != b":" or v[14:15] != b":" \
+                or not (v[0:8] + v[9:11] + v[12:14] + v[15:17]).isdigit():
+            return None
+        try:
+            secs = calendar.timegm(time.struct_time((int(v[0:4]), int(v[4:6]), int(v[6:8]),
+                                                     int(v[9:11]), int(v[12:14]),
+                                                     int(v[15:17]), 0, 0, 0)))
+        except ValueError:
+            return None
+        if not (1 <= int(v[4:6]) <= 12 and 1 <= int(v[6:8]) <= 31 and int(v[9:11]) < 24
+                and int(v[12:14]) < 60 and int(v[15:17]) <= 60):
+            return None
+        if len(_SECONDS) > 4096:  # one entry per second seen: keep it small
+            _SECONDS.clear()
+        _SECONDS[v[:17]] = secs
     frac = v[18:] if v[17:18] == b"." else b""
     if len(v) > 17 and (v[17:18] != b"." or not frac.isdigit() or len(frac) > 9):
         return None
