@@ -29,7 +29,7 @@ demo: build
 	$(VENV)/bin/gateway replay captures/synth-small.pcap
 
 test: build
-	$(PY) -m pytest
+	./scripts/run-tests
 
 test-fast: build
 	$(PY) -m pytest -m "not slow" -x -q
@@ -53,6 +53,7 @@ bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_feed
 	$(PY) -m benchmarks.bench_bypass
 	$(PY) -m benchmarks.bench_fix
+	$(PY) -m benchmarks.bench_fix_rtt
 
 bench-smoke: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_decode --messages 200000 --symbols 50 --runs 1 --peer-runs 1
@@ -60,6 +61,7 @@ bench-smoke: $(BENCH_STAMP)
 	$(PY) -m benchmarks.bench_feed --quick
 	$(PY) -m benchmarks.bench_bypass --quick
 	$(PY) -m benchmarks.bench_fix --quick
+	$(PY) -m benchmarks.bench_fix_rtt --quick
 
 clean:
 	rm -rf build $(VENV) *.egg-info gateway/_native*.so

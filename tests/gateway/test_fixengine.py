@@ -138,9 +138,9 @@ def test_schedule_windows_and_config_errors() -> None:
     assert sched.period_start(monday_10) == monday_10 - 3600 * S
     night = Schedule.parse("18:00", "17:00", "UTC")          # runs past midnight
     assert night.is_open(1_795_446_000 * S - 10 * 3600 * S)  # 05:00 UTC
-    with pytest.raises(ConfigError, match="schedule.tz"):
+    with pytest.raises(ConfigError, match=r"schedule\.tz"):
         Schedule.parse("09:00", "17:00", "Mars/Olympus")
-    with pytest.raises(ConfigError, match="schedule.days"):
+    with pytest.raises(ConfigError, match=r"schedule\.days"):
         Schedule.parse("09:00", "17:00", "UTC", "mon,funday")
-    with pytest.raises(ConfigError, match="schedule.start"):
+    with pytest.raises(ConfigError, match=r"schedule\.start"):
         Schedule.parse("9am", "17:00")
