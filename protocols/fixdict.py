@@ -442,6 +442,11 @@ class DataDictionary:
         self._trailer = trailer
         self._bodies = bodies
         self._admin = admin
+        # For the straight path (``_plainly_valid``): per message type,
+        # every top-level tag it must carry, header and trailer too.
+        self._flat_required = {
+            mt: frozenset(header.required) | frozenset(trailer.required) | frozenset(b.required)
+            for mt, b in bodies.items()}
 
     def __repr__(self) -> str:
         return f"<DataDictionary {self.begin_string} from {self.source}>"
@@ -468,6 +473,9 @@ class DataDictionary:
     def validate(self, fields: Sequence[tuple[int, bytes]]) -> Rejection | None:
         """The first reason to reject the whole message ``fields`` (in wire
         order, 8, 9 and 35 first, 10 last), or None when it is valid."""
+        return None if self._plainly_valid(fields) else self._validate_fully(fields)
+
+    def _validate_fully(self, fields: Sequence[tuple[int, bytes]]) -> Rejection | None:
         parsed = self._parse(fields)
         if parsed.out_of_order is not None:
             return _reject(TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER, parsed.out_of_order)
@@ -492,6 +500,42 @@ class DataDictionary:
             if rejection is not None:
                 return rejection
         return None
+
+    def _plainly_valid(self, fields: Sequence[tuple[int, bytes]]) -> bool:
+        """One pass for the common case -- no group present, sections in order,
+        every field passing its quick check, no repeats, nothing required
+        missing -- where the full checks would find nothing either.  False
+        only means "look closer" (the full path decides)."""
+        if len(fields) < 4 or fields[0][0] != 8 or fields[1][0] != 9 or fields[2][0] != 35:
+            return False
+        mt = fields[2][1]
+        required = self._flat_required.get(mt)
+        if required is None or self._trailer.groups:
+            return False
+        body = self._bodies[mt]
+        hq, tq, bq = self._header.quick, self._trailer.quick, body.quick
+        hgroups, bgroups = self._header.groups, body.groups
+        section = 0
+        for tag, value in fields:
+            check = hq.get(tag)
+            if check is not None:
+                if section or tag in hgroups:
+                    return False
+            else:
+                check = tq.get(tag)
+                if check is not None:
+                    section = 2
+                else:
+                    if section == 2:
+                        return False
+                    section = 1
+                    check = bq.get(tag)
+                    if check is None or tag in bgroups:
+                        return False
+            if not check(value):
+                return False
+        tags = {tag for tag, _ in fields}
+        return len(tags) == len(fields) and required <= tags
 
     def _parse(self, fields: Sequence[tuple[int, bytes]]) -> _Parsed:
         header, body, trailer = _Map(), _Map(), _Map()
