@@ -10,6 +10,7 @@ session layer keeps the rest for the next read.  Offsets point into
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,9 +121,6 @@ class FixEncoder:
         self.tags = list(tags)
         # Everything of a message but its values: 8=, 9= (up to 10 digits),
         # 35=, 49=, 56=, 34= (up to 20 digits), 52=, each "|tag=" and 10=.
-        self._cols1 = ffi.new("struct gw_fix_column[]", max(1, len(tags)))
-        self._seq1 = ffi.new("uint64_t[1]")
-        self._end1 = ffi.new("uint32_t[1]")
         self._out1 = bytearray(4096)
         self._fixed = (len(begin_string) + len(msg_type) + len(sender) + len(target)
                        + 2 + 1 + 2 + 10 + 1 + 4 * 4 + 20 + 4 + 1 + 7
@@ -155,21 +153,19 @@ class FixEncoder:
 
     def encode_one(self, seq: int, sending_time: str, values: list[bytes]) -> bytes:
         """One message, a value per template tag (b"" leaves the field
-        out): the order-entry path, one C call and no numpy."""
+        out): the order-entry path, one C call and nothing built per field."""
         if len(values) != len(self.tags):
             raise ValueError("one value per template tag")
-        cols, keep = self._cols1, []
-        for i, v in enumerate(values):
-            buf = ffi.from_buffer(v)
-            keep.append(buf)
-            cols[i].base = buf
-            cols[i].stride = 0
-            cols[i].width = len(v)
-        cap = self._fixed + len(sending_time) + sum(len(v) for v in values) + 64
+        lens = [len(v) for v in values]
+        if max(lens, default=0) > 0xFFFF:
+            raise ValueError("a value longer than 65535 bytes")
+        packed = b"".join(values)
+        cap = self._fixed + len(sending_time) + len(packed) + 64
         if cap > len(self._out1):
             self._out1 = bytearray(cap)
-        self._seq1[0] = seq
-        done = lib.gw_fix_encode_columns(self._t, self._seq1, 1, sending_time.encode(), cols,
-                                         ffi.from_buffer(self._out1), cap, self._end1)
-        assert done == 1  # the capacity above is an upper bound
-        return bytes(self._out1[: self._end1[0]])
+        n = lib.gw_fix_encode_packed(self._t, seq, sending_time.encode(),
+                                     ffi.from_buffer("uint8_t[]", packed),
+                                     ffi.from_buffer("uint16_t[]", array("H", lens)),
+                                     ffi.from_buffer(self._out1), cap)
+        assert n > 0  # the capacity above is an upper bound
+        return bytes(self._out1[:n])

@@ -632,6 +632,11 @@ class FixSession:
             self.store.set_next_target(new)
         elif new < expected:
             self._reject(msg, now_ns, 5)
+        # A gap fill past the end of what we asked for closes the request:
+        # a later gap must be asked for again, or the session would stall.
+        link = self._link
+        if link.resend is not None and self.store.next_target_seq > link.resend[1]:
+            link.resend = None
 
     def _on_logout(self, msg: Message, now_ns: int) -> None:
         if not self._verify(msg, now_ns, False, False):

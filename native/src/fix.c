@@ -414,3 +414,18 @@ int gw_fix_encode_columns(const struct gw_fix_template *t, const uint64_t *seqs,
     }
     return (int)n;
 }
+
+int gw_fix_encode_packed(const struct gw_fix_template *t, uint64_t seq, const char *sending_time,
+                         const uint8_t *values, const uint16_t *lens, uint8_t *out, uint32_t cap)
+{
+    struct gw_fix_column cols[GW_FIX_MAX_TEMPLATE_FIELDS];
+    uint32_t off = 0, end = 0;
+    for (uint32_t k = 0; k < t->ntags; k++) {
+        cols[k].base = values + off;
+        cols[k].stride = 0;
+        cols[k].width = lens[k];
+        off += lens[k];
+    }
+    int done = gw_fix_encode_columns(t, &seq, 1, sending_time, cols, out, cap, &end);
+    return done == 1 ? (int)end : -ENOSPC;
+}

@@ -560,5 +560,10 @@ void gw_fix_template_close(struct gw_fix_template *t);
 int gw_fix_encode_columns(const struct gw_fix_template *t, const uint64_t *seqs, uint32_t n,
                           const char *sending_time, const struct gw_fix_column *cols,
                           uint8_t *out, uint32_t cap, uint32_t *ends);
+/* One message, its values back to back in `values` (lens[k] bytes for
+ * template tag k, 0 leaving the field out): the order-entry path, one call
+ * and nothing to build per field.  Returns its length, or -ENOSPC. */
+int gw_fix_encode_packed(const struct gw_fix_template *t, uint64_t seq, const char *sending_time,
+                         const uint8_t *values, const uint16_t *lens, uint8_t *out, uint32_t cap);
 
 #endif /* GW_API_H */
