@@ -79,8 +79,9 @@ class FixScanner:
         if n:
             k = self._mstride
             m = self._mwords[: n * k].tolist()
-            last = m[(n - 1) * k + 2] + m[(n - 1) * k + 3]
-            nf = max(last, *(m[i * k + 2] + m[i * k + 3] for i in range(n)))
+            nf = 0  # fields are indexed in message order; errors index none
+            for i in range(n):
+                nf = max(nf, m[i * k + 2] + m[i * k + 3])
             f = self._fwords[: nf * 3].tolist()
             for i in range(n):
                 off, ln, first, cnt = m[i * k: i * k + 4]

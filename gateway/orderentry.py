@@ -75,7 +75,7 @@ class OrderEntry:
         return h.session.sending_time(h.engine.now())
 
     def _send(self, h: SessionHandle, msg_type: bytes, body: list[tuple[int, bytes]]) -> int:
-        tags = tuple(t for t, _ in body)
+        tags = tuple([t for t, _ in body])
         enc = self._templates.get((msg_type, tags))
         if enc is None:
             c = h.session.config
@@ -103,22 +103,15 @@ class OrderEntry:
     def on_message(self, s: SessionHandle, msg: Message) -> None:
         mt = msg.msg_type
         if mt == b"8":
-            ev = self.tracker.on_execution_report(_first_values(msg))
+            ev = self.tracker.on_execution_report(msg.values())
         elif mt == b"9":
-            ev = self.tracker.on_cancel_reject(_first_values(msg))
+            ev = self.tracker.on_cancel_reject(msg.values())
         else:
             s.session.business_reject(msg, s.engine.now())
             s.engine.flush(s)
             return
         if self.on_order_event is not None:
             self.on_order_event(ev)
-
-
-def _first_values(msg: Message) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    for t, v in msg.fields:
-        out.setdefault(t, v)
-    return out
 
 
 # ---- gateway fix-orders ---------------------------------------------------------------

@@ -408,6 +408,8 @@ def _get(fields: Mapping[int, bytes], tag: int) -> str | None:
     v = fields.get(tag)
     if v is None:
         return None
+    if v.__class__ is bytes:  # the common case first: it runs per field of every report
+        return v.decode("latin-1")
     if isinstance(v, bytes | bytearray | memoryview):
         return bytes(v).decode("latin-1")
     if isinstance(v, str):

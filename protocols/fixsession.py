@@ -179,9 +179,13 @@ class Message:
 
     def get(self, tag: int) -> bytes | None:
         """The first value of ``tag``."""
+        return self.values().get(tag)
+
+    def values(self) -> dict[int, bytes]:
+        """Tag -> value (the first of a repeated tag); shared, do not modify."""
         if self._index is None:
-            self._index = dict(reversed(self.fields))  # the first of a repeated tag wins
-        return self._index.get(tag)
+            self._index = dict(reversed(self.fields))
+        return self._index
 
     @property
     def msg_type(self) -> bytes:
