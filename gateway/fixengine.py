@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.clock import realtime_ns
-from gateway.fixscan import FixScanner
+from gateway.fixscan import DictCheck, FixScanner
 from gateway.fixschedule import Schedule
 from protocols.fixsession import (
     Application,
@@ -53,14 +53,20 @@ Fields = list[tuple[int, bytes]]
 
 class CFramer:
     """The session's framer on the C scanner (``gw_fix_scan``): one call
-    frames and indexes everything read; values are sliced from the bytes
-    by the offsets it returns."""
+    frames and indexes everything read, and with a dictionary runs its
+    straight path in C over the same index (``gw_fix_dict_check``); values
+    are sliced from the bytes by the offsets it returns."""
 
-    def __init__(self) -> None:
+    _checks: dict[int, tuple[object, DictCheck]] = {}
+
+    def __init__(self, dictionary: Validator | None = None) -> None:
         self._scanner = FixScanner(max_messages=1024, max_fields=1 << 15)
+        self._check = None
+        if dictionary is not None and hasattr(dictionary, "straight_tables"):
+            self._check = DictCheck(dictionary)
 
-    def scan(self, data: bytes) -> tuple[list[tuple[str, bytes, Fields]], int]:
-        return self._scanner.frames(data)
+    def scan(self, data: bytes) -> tuple[list[tuple[str, bytes, Fields, bool]], int]:
+        return self._scanner.frames(data, self._check)
 
 
 class App(Protocol):
@@ -134,6 +140,7 @@ class Engine:
         self._listeners: list[socket.socket] = []
         self._pending_timeout_ns = int(pending_timeout_s * 1e9)
         self._stopped = False
+        self._pending_framer = CFramer()
 
     # -- configuration -------------------------------------------------------------
 
@@ -143,7 +150,7 @@ class Engine:
                     backoff_s: Sequence[float] = (1.0, 2.0, 5.0, 10.0, 30.0),
                     schedule: Schedule | None = None) -> SessionHandle:
         session = FixSession(config, store, initiator=connect_to is not None,
-                             dictionary=dictionary, framer=CFramer())
+                             dictionary=dictionary, framer=CFramer(dictionary))
         h = SessionHandle(session, app, self, connect_to, tuple(backoff_s), schedule)
         if h.key in self.handles:
             raise ValueError(f"session {h.key} configured twice")
@@ -256,10 +263,10 @@ class Engine:
             self._drop_pending(fd, "closed before a Logon")
             return
         p.buf += data
-        frames, _ = CFramer().scan(p.buf)
+        frames, _ = self._pending_framer.scan(p.buf)
         if not frames:
             return
-        err, _, fields = frames[0]
+        err, _, fields, _ = frames[0]
         h = self._route(fields) if not err else None
         if h is None or h.sock is not None:
             why = ("garbled first message" if err else "unknown session" if h is None

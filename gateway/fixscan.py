@@ -39,6 +39,7 @@ class Scan:
     messages: np.ndarray  # MSG_DTYPE
     fields: np.ndarray    # FIELD_DTYPE, messages index into it
     consumed: int
+    checked: np.ndarray | None = None  # bool per message: the dictionary's straight path passed it
 
 
 class FixScanner:
@@ -57,25 +58,32 @@ class FixScanner:
         self._fwords = memoryview(ffi.buffer(self._fields)).cast("i")
         self._mstride = MSG_DTYPE.itemsize // 4
 
-    def scan(self, data: bytes | bytearray | memoryview) -> Scan:
-        """Views valid until the next scan."""
+    def scan(self, data: bytes | bytearray | memoryview, check: DictCheck | None = None) -> Scan:
+        """Views valid until the next scan.  With ``check``, each message is
+        also run through the dictionary's straight path in C (``checked``)."""
         buf: Any = ffi.from_buffer(data)
         n = lib.gw_fix_scan(buf, len(data), self._msgs, self.max_messages, self._fields,
                             self.max_fields, self.max_body, self._consumed)
         msgs = self._mview[:n]
         # Errors index nothing (first 0): the furthest end is the count.
         nf = int((msgs["first"] + msgs["nfields"]).max()) if n else 0
-        return Scan(msgs, self._fview[:nf], int(self._consumed[0]))
+        checked = None
+        if check is not None:
+            ok = check.run(buf, self._msgs, n, self._fields) if n else bytearray()
+            checked = np.frombuffer(ok, np.bool_, n)
+        return Scan(msgs, self._fview[:nf], int(self._consumed[0]), checked)
 
-
-    def frames(self, data: bytes) -> tuple[list[tuple[str, bytes, list[tuple[int, bytes]]]], int]:
-        """(error, message bytes, [(tag, value), ...]) per framed message or
-        skipped run, and how many bytes were consumed: what the session
-        takes (``protocols.fixsession.Framer``)."""
+    def frames(self, data: bytes, check: DictCheck | None = None
+               ) -> tuple[list[tuple[str, bytes, list[tuple[int, bytes]], bool]], int]:
+        """(error, message bytes, [(tag, value), ...], checked) per framed
+        message or skipped run, and how many bytes were consumed: what the
+        session takes (``protocols.fixsession.Framer``).  ``checked``: the
+        dictionary's straight path (in C, ``check``) passed it."""
         buf: Any = ffi.from_buffer(data)
         n = lib.gw_fix_scan(buf, len(data), self._msgs, self.max_messages, self._fields,
                             self.max_fields, self.max_body, self._consumed)
-        out: list[tuple[str, bytes, list[tuple[int, bytes]]]] = []
+        out: list[tuple[str, bytes, list[tuple[int, bytes]], bool]] = []
+        ok = check.run(buf, self._msgs, n, self._fields) if check is not None and n else None
         if n:
             k = self._mstride
             m = self._mwords[: n * k].tolist()
@@ -87,12 +95,47 @@ class FixScanner:
                 off, ln, first, cnt = m[i * k: i * k + 4]
                 err = m[i * k + k - 1]
                 if err:
-                    out.append((ERRORS[err], data[off:off + ln], []))
+                    out.append((ERRORS[err], data[off:off + ln], [], False))
                     continue
                 fields = [(f[j], data[f[j + 1]:f[j + 1] + f[j + 2]])
                           for j in range(3 * first, 3 * (first + cnt), 3)]
-                out.append(("", data[off:off + ln], fields))
+                out.append(("", data[off:off + ln], fields, bool(ok and ok[i])))
         return out, int(self._consumed[0])
+
+
+class DictCheck:
+    """A data dictionary's straight path in C (``gw_fix_dict_check``), built
+    from ``protocols.fixdict.DataDictionary.straight_tables``."""
+
+    def __init__(self, dictionary: Any) -> None:
+        from protocols.fixdict import STRAIGHT_KINDS
+
+        out = ffi.new("struct gw_fix_dict **")
+        _check(lib.gw_fix_dict_open(out), "gw_fix_dict_open")
+        self._d = ffi.gc(out[0], lib.gw_fix_dict_close)
+        fields, messages = dictionary.straight_tables()
+        for tag, kind, values, multi in fields:
+            if 0 < tag < lib.GW_FIX_DICT_MAX_TAG:
+                pool = b"".join(v + b"\x01" for v in values)
+                _check(lib.gw_fix_dict_field(self._d, tag, STRAIGHT_KINDS.index(kind), pool,
+                                             len(pool), int(multi)), "gw_fix_dict_field")
+        for mt, where in messages.items():
+            tags = ffi.new("int32_t[]", [t for t, _ in where] or [0])
+            codes = ffi.new("uint8_t[]", [w for _, w in where] or [0])
+            _check(lib.gw_fix_dict_message(self._d, mt, tags, codes, len(where)),
+                   "gw_fix_dict_message")
+        self._ok = bytearray(4096)
+
+    def run(self, buf: Any, msgs: Any, n: int, fields: Any) -> bytearray:
+        if n > len(self._ok):
+            self._ok = bytearray(n)
+        lib.gw_fix_dict_check(self._d, buf, msgs, n, fields, ffi.from_buffer(self._ok))
+        return self._ok
+
+
+def _check(rc: int, what: str) -> None:
+    if rc < 0:
+        raise ValueError(f"{what}: error {rc}")
 
 
 class FixEncoder:

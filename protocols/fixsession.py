@@ -205,18 +205,21 @@ class Message:
 
 
 class Framer(Protocol):
-    def scan(self, data: bytes) -> tuple[list[tuple[str, bytes, Fields]], int]:
-        """(error, raw bytes, fields) per message or skipped run at the front
-        of ``data``, and how many bytes that was."""
+    def scan(self, data: bytes) -> tuple[list[tuple[str, bytes, Fields, bool]], int]:
+        """(error, raw bytes, fields, checked) per message or skipped run at
+        the front of ``data``, and how many bytes that was.  ``checked``:
+        the framer already ran the session's dictionary over the message and
+        found nothing (the gateway's C framer does; False: the session asks
+        the dictionary itself)."""
         ...
 
 
 class PythonFramer:
     """The reference framer; the gateway passes the C scanner instead."""
 
-    def scan(self, data: bytes) -> tuple[list[tuple[str, bytes, Fields]], int]:
+    def scan(self, data: bytes) -> tuple[list[tuple[str, bytes, Fields, bool]], int]:
         framed, used = fix.frame(data)
-        return [(f.error, data[f.off:f.off + f.length], f.fields) for f in framed], used
+        return [(f.error, data[f.off:f.off + f.length], f.fields, False) for f in framed], used
 
 
 class RejectionLike(Protocol):
@@ -347,10 +350,10 @@ class FixSession:
         buf = self._inbuf + data if self._inbuf else data
         frames, used = self.framer.scan(buf)
         self._inbuf = buf[used:]
-        for err, raw, fields in frames:
+        for err, raw, fields, checked in frames:
             if self.state is State.DISCONNECTED:
                 break
-            self._on_frame(err, raw, fields, now_ns)
+            self._on_frame(err, raw, fields, now_ns, checked)
 
     def events(self) -> list[Event]:
         out, self._events = self._events, []
@@ -445,7 +448,8 @@ class FixSession:
 
     # -- incoming -----------------------------------------------------------------
 
-    def _on_frame(self, err: str, raw: bytes, fields: Fields, now_ns: int) -> None:
+    def _on_frame(self, err: str, raw: bytes, fields: Fields, now_ns: int,
+                  checked: bool = False) -> None:
         if err or len(fields) < 3 or fields[2][0] != 35:
             self.stats["garbled"] += 1
             self._events.append(Garbled(err or "first_three_fields", len(raw)))
@@ -457,10 +461,10 @@ class FixSession:
         if self.state in (State.AWAIT_LOGON, State.LOGON_SENT) and msg.msg_type != b"A":
             self._disconnect("first message is not a Logon")
             return
-        self._process(msg, now_ns)
+        self._process(msg, now_ns, checked)
         self._next_queued(now_ns)
 
-    def _process(self, msg: Message, now_ns: int) -> None:
+    def _process(self, msg: Message, now_ns: int, checked: bool = False) -> None:
         mt = msg.msg_type
         if fields_begin(msg) != self._begin:
             if mt == b"5":
@@ -471,7 +475,7 @@ class FixSession:
                 self._send_logout(now_ns, "Incorrect BeginString")
                 self._incr_target_if(msg.seq)
             return
-        if self.dictionary is not None:
+        if self.dictionary is not None and not checked:
             rej = self.dictionary.validate(msg.fields)
             if rej is not None:
                 if self.state is not State.ACTIVE:

@@ -566,4 +566,38 @@ int gw_fix_encode_columns(const struct gw_fix_template *t, const uint64_t *seqs,
 int gw_fix_encode_packed(const struct gw_fix_template *t, uint64_t seq, const char *sending_time,
                          const uint8_t *values, const uint16_t *lens, uint8_t *out, uint32_t cap);
 
+/* ---- FIX: the data dictionary's straight path ------------------------
+ * Built from protocols/fixdict.py's compiled dictionary (gateway/fixscan.py
+ * does it); gw_fix_dict_check sets ok[i] to 1 when message i (indexed by
+ * gw_fix_scan) is plainly valid -- no group present, header, body and
+ * trailer in order, no repeated tag, every value in format and among its
+ * listed values, nothing required missing -- and to 0 when the Python
+ * checks must look closer (and name the reason).  It never passes what
+ * they would reject.  Not thread-safe: one per session thread. */
+#define GW_FIX_DICT_MAX_TAG 10000
+#define GW_FIX_T_STRING 0     /* non-empty */
+#define GW_FIX_T_INT 1        /* -?[0-9]{1,9} */
+#define GW_FIX_T_UINT 2       /* [0-9]{1,19} */
+#define GW_FIX_T_DECIMAL 3    /* -?([0-9]+(.[0-9]*)?|.[0-9]+) */
+#define GW_FIX_T_TIMESTAMP 4  /* YYYYMMDD-HH:MM:SS[.fraction] */
+#define GW_FIX_T_TIME 5       /* HH:MM:SS[.fraction] */
+#define GW_FIX_T_DATE 6       /* YYYYMMDD */
+#define GW_FIX_T_CHAR 7       /* one byte */
+#define GW_FIX_T_BOOLEAN 8    /* Y or N */
+#define GW_FIX_W_HEADER 0
+#define GW_FIX_W_BODY 1
+#define GW_FIX_W_TRAILER 2
+#define GW_FIX_W_REQUIRED 4
+#define GW_FIX_W_GROUP 8      /* opens a repeating group: look closer */
+struct gw_fix_dict;  /* opaque */
+int gw_fix_dict_open(struct gw_fix_dict **out);
+void gw_fix_dict_close(struct gw_fix_dict *d);
+/* enums: the listed values, each followed by SOH (enums_len 0: any). */
+int gw_fix_dict_field(struct gw_fix_dict *d, int32_t tag, int kind, const char *enums,
+                      uint32_t enums_len, int multi);
+int gw_fix_dict_message(struct gw_fix_dict *d, const char *msg_type, const int32_t *tags,
+                        const uint8_t *where, uint32_t n);
+uint32_t gw_fix_dict_check(struct gw_fix_dict *d, const uint8_t *buf, const struct gw_fix_msg *msgs,
+                           uint32_t n, const struct gw_fix_field *fields, uint8_t *ok);
+
 #endif /* GW_API_H */
