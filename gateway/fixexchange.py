@@ -143,13 +143,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", help="directory for persistent stores (default: in memory)")
     p.add_argument("--durability", default="write", help="write, batch or fsync")
     p.add_argument("--no-fill", action="store_true", help="acknowledge orders, never fill")
+    p.add_argument("--dictionary", help="a QuickFIX-format data dictionary (a venue's); "
+                                        "default: the project's own for --begin")
+    p.add_argument("--no-validate", action="store_true", help="no data dictionary checks")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(a: argparse.Namespace) -> int:
     from gateway.errors import ConfigError
-    from protocols import fixdict
+    from gateway.orderentry import dictionary_for
 
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
@@ -168,7 +171,7 @@ def run(a: argparse.Namespace) -> int:
         else:
             store = MemoryStore()
         engine.add_session(SessionConfig(begin, ours, theirs), store, app,
-                           dictionary=fixdict.builtin(begin))
+                           dictionary=dictionary_for(a, begin))
     port = engine.listen(a.host, a.port)
     print(f"fix-exchange: listening on {a.host}:{port}", flush=True)
     try:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from gateway.fixengine import Engine, SessionHandle
 from gateway.fixscan import FixEncoder
+from protocols import fixdict
+from protocols.fixdict import DataDictionary
 from protocols.fixorders import OrderError, OrderEvent, OrderTracker
 from protocols.fixsession import Event, LocalProtocolError, Message, SessionConfig
 
@@ -116,6 +118,24 @@ class OrderEntry:
 
 # ---- gateway fix-orders ---------------------------------------------------------------
 
+def dictionary_for(a: argparse.Namespace, begin: str) -> DataDictionary | None:
+    """--dictionary PATH (a venue's file), --no-validate, or the shipped one."""
+    from gateway.errors import ConfigError
+
+    if a.no_validate:
+        return None
+    if a.dictionary:
+        try:
+            d = fixdict.load(a.dictionary)
+        except fixdict.DictionaryError as e:
+            raise ConfigError("--dictionary", str(e)) from None
+        if d.begin_string != begin:
+            raise ConfigError("--dictionary", f"{a.dictionary} is for {d.begin_string}, the "
+                                              f"session is {begin}")
+        return d
+    return fixdict.builtin(begin)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fix-orders", help="log on as a FIX initiator and send orders")
     p.add_argument("--connect", required=True, help="HOST:PORT of the acceptor")
@@ -131,6 +151,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbol", default="TEST")
     p.add_argument("--interval-ms", type=float, default=0.0, help="pause between orders")
     p.add_argument("--timeout", type=float, default=30.0, help="give up after this long")
+    p.add_argument("--dictionary", help="a QuickFIX-format data dictionary (a venue's); "
+                                        "default: the project's own for --begin")
+    p.add_argument("--no-validate", action="store_true", help="no data dictionary checks")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run_orders)
 
@@ -160,7 +183,8 @@ def run_orders(a: argparse.Namespace) -> int:
         store = MemoryStore()
     cfg = SessionConfig(a.begin, a.sender, a.target, heartbeat_interval=a.heartbeat,
                         reset_on_logon=a.reset)
-    h = engine.add_session(cfg, store, oe, connect_to=(host, int(port)), backoff_s=(0.5, 1, 2))
+    h = engine.add_session(cfg, store, oe, connect_to=(host, int(port)), backoff_s=(0.5, 1, 2),
+                           dictionary=dictionary_for(a, a.begin))
     deadline = engine.now() + int(a.timeout * 1e9)
     sent, next_at = 0, 0
     try:

@@ -144,3 +144,40 @@ def test_schedule_windows_and_config_errors() -> None:
         Schedule.parse("09:00", "17:00", "UTC", "mon,funday")
     with pytest.raises(ConfigError, match=r"schedule\.start"):
         Schedule.parse("9am", "17:00")
+
+
+def _window(now_ns: int, start_h: float, end_h: float) -> Schedule:
+    import datetime as dt
+
+    t0 = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+    fmt = lambda h: (t0 + dt.timedelta(hours=h)).strftime("%H:%M:%S")  # noqa: E731
+    return Schedule.parse(fmt(start_h), fmt(end_h), "UTC")
+
+
+def test_acceptor_outside_its_hours_refuses_the_logon() -> None:
+    ex = Engine()
+    closed = _window(ex.now(), 2, 3)  # opens in two hours
+    ex.add_session(SessionConfig("FIX.4.4", "EXCH", "CLIENT"), MemoryStore(), ExchangeApp(),
+                   dictionary=fixdict.builtin("FIX.4.4"), schedule=closed)
+    port = ex.listen("127.0.0.1", 0)
+    eng, oe, _ = client(port)
+    run_until([eng, ex], lambda: bool(oe.logouts))
+    assert not oe.logged_on
+    eng.close()
+    ex.close()
+
+
+def test_a_new_session_period_resets_sequence_numbers(exchange) -> None:  # type: ignore[no-untyped-def]
+    ex, port, _ = exchange
+    store = MemoryStore(now_ns=0)  # created long before today's window opened
+    store.save_sent(1, b"yesterday")
+    store.set_next_target(40)
+    eng = Engine()
+    oe = OrderEntry("FIX.4.4")
+    eng.add_session(SessionConfig("FIX.4.4", "CLIENT", "EXCH"), store, oe,
+                    connect_to=("127.0.0.1", port), dictionary=fixdict.builtin("FIX.4.4"),
+                    schedule=_window(eng.now(), -1, 1))
+    run_until([eng, ex], lambda: oe.logged_on)
+    assert store.next_target_seq == 2 and store.next_sender_seq == 2  # both from 1 again
+    assert store.creation_time_ns > 0
+    eng.close()
