@@ -13,13 +13,11 @@ other application message gets a BusinessMessageReject (unsupported type).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from pathlib import Path
 
+from gateway import fixcli
 from gateway.fixengine import Engine, SessionHandle
-from protocols.fixsession import ROUTE_SWAP, Event, Message, SessionConfig, Validator
-from protocols.fixstore import MemoryStore, SessionStore
+from protocols.fixsession import ROUTE_SWAP, Event, Message, SessionConfig
 
 #: Header fields the session writes itself (or that only a resend carries).
 SESSION_HEADER = frozenset({8, 9, 35, 34, 49, 52, 56, 43, 122, 10})
@@ -61,12 +59,6 @@ class EchoApp:
         self.echoed += 1
 
 
-def _dictionary(begin: str) -> Validator:
-    from protocols import fixdict
-
-    return fixdict.builtin(begin)
-
-
 def _is_header(tag: int) -> bool:
     from protocols.fixsession import HEADER_TAGS
 
@@ -78,39 +70,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--sender", default="ISLD", help="our SenderCompID (default ISLD)")
-    p.add_argument("--store", help="directory for persistent stores (default: in memory)")
-    p.add_argument("--durability", default="write", help="store mode: write, batch or fsync")
     p.add_argument("--max-latency", type=float, default=120.0,
                    help="SendingTime tolerance in seconds (0: off)")
-    p.add_argument("--no-validate", action="store_true",
-                   help="no data dictionary checks (session checks only)")
-    p.add_argument("-v", "--verbose", action="store_true")
+    fixcli.add_common(p, dictionary=False)
     p.set_defaults(func=run)
 
 
 def run(a: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")
+    fixcli.setup_logging(a)
     engine = Engine()
     app = EchoApp()
     for begin, target in (("FIX.4.2", "TW42"), ("FIX.4.4", "TW44")):
         cfg = SessionConfig(begin, a.sender, target, reset_on_logon=True,
                             max_latency_s=a.max_latency)
-        store: SessionStore
-        if a.store:
-            from gateway.fixstore import FileStore
-
-            store = FileStore(Path(a.store), f"{a.sender}-{target}-{begin}", a.durability)
-        else:
-            store = MemoryStore()
-        engine.add_session(cfg, store, app, dictionary=None if a.no_validate else _dictionary(begin))
-    port = engine.listen(a.host, a.port)
-    print(f"fix-echo: listening on {a.host}:{port}", flush=True)
-    try:
-        engine.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        engine.close()
+        engine.add_session(cfg, fixcli.store_for(a, a.sender, target, begin), app,
+                           dictionary=fixcli.dictionary_for(a, begin))
+    fixcli.serve(engine, "fix-echo", a.host, a.port)
     print(f"fix-echo: echoed {app.echoed} messages", file=sys.stderr)
     return 0

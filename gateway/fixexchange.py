@@ -17,11 +17,10 @@ import argparse
 import itertools
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
+from gateway import fixcli
 from gateway.fixengine import Engine, SessionHandle
 from protocols.fixsession import Event, Message, SessionConfig
-from protocols.fixstore import MemoryStore, SessionStore
 
 log = logging.getLogger("gateway.exchange")
 
@@ -140,22 +139,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session", action="append", default=[],
                    help="BEGIN:OUR_ID:THEIR_ID (repeatable; default FIX.4.4:EXCH:CLIENT and "
                         "FIX.4.2:EXCH:CLIENT)")
-    p.add_argument("--store", help="directory for persistent stores (default: in memory)")
-    p.add_argument("--durability", default="write", help="write, batch or fsync")
     p.add_argument("--no-fill", action="store_true", help="acknowledge orders, never fill")
-    p.add_argument("--dictionary", help="a QuickFIX-format data dictionary (a venue's); "
-                                        "default: the project's own for --begin")
-    p.add_argument("--no-validate", action="store_true", help="no data dictionary checks")
-    p.add_argument("-v", "--verbose", action="store_true")
+    fixcli.add_common(p)
     p.set_defaults(func=run)
 
 
 def run(a: argparse.Namespace) -> int:
     from gateway.errors import ConfigError
-    from gateway.orderentry import dictionary_for
 
-    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")
+    fixcli.setup_logging(a)
     engine = Engine()
     app = ExchangeApp(fill=not a.no_fill)
     for spec in a.session or ["FIX.4.4:EXCH:CLIENT", "FIX.4.2:EXCH:CLIENT"]:
@@ -163,21 +155,8 @@ def run(a: argparse.Namespace) -> int:
         if len(parts) != 3 or parts[0] not in ("FIX.4.2", "FIX.4.4"):
             raise ConfigError("--session", f"{spec!r}: expected FIX.4.2|FIX.4.4:OUR_ID:THEIR_ID")
         begin, ours, theirs = parts
-        store: SessionStore
-        if a.store:
-            from gateway.fixstore import FileStore
-
-            store = FileStore(Path(a.store), f"{ours}-{theirs}-{begin}", a.durability)
-        else:
-            store = MemoryStore()
-        engine.add_session(SessionConfig(begin, ours, theirs), store, app,
-                           dictionary=dictionary_for(a, begin))
-    port = engine.listen(a.host, a.port)
-    print(f"fix-exchange: listening on {a.host}:{port}", flush=True)
-    try:
-        engine.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        engine.close()
+        engine.add_session(SessionConfig(begin, ours, theirs),
+                           fixcli.store_for(a, ours, theirs, begin), app,
+                           dictionary=fixcli.dictionary_for(a, begin))
+    fixcli.serve(engine, "fix-exchange", a.host, a.port)
     return 0

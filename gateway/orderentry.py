@@ -21,12 +21,10 @@ import json
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 
+from gateway import fixcli
 from gateway.fixengine import Engine, SessionHandle
 from gateway.fixscan import FixEncoder
-from protocols import fixdict
-from protocols.fixdict import DataDictionary
 from protocols.fixorders import OrderError, OrderEvent, OrderTracker
 from protocols.fixsession import Event, LocalProtocolError, Message, SessionConfig
 
@@ -118,32 +116,12 @@ class OrderEntry:
 
 # ---- gateway fix-orders ---------------------------------------------------------------
 
-def dictionary_for(a: argparse.Namespace, begin: str) -> DataDictionary | None:
-    """--dictionary PATH (a venue's file), --no-validate, or the shipped one."""
-    from gateway.errors import ConfigError
-
-    if a.no_validate:
-        return None
-    if a.dictionary:
-        try:
-            d = fixdict.load(a.dictionary)
-        except fixdict.DictionaryError as e:
-            raise ConfigError("--dictionary", str(e)) from None
-        if d.begin_string != begin:
-            raise ConfigError("--dictionary", f"{a.dictionary} is for {d.begin_string}, the "
-                                              f"session is {begin}")
-        return d
-    return fixdict.builtin(begin)
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fix-orders", help="log on as a FIX initiator and send orders")
     p.add_argument("--connect", required=True, help="HOST:PORT of the acceptor")
     p.add_argument("--begin", default="FIX.4.4", choices=["FIX.4.2", "FIX.4.4"])
     p.add_argument("--sender", required=True, help="our SenderCompID")
     p.add_argument("--target", required=True, help="the acceptor's CompID")
-    p.add_argument("--store", help="directory of the persistent store (default: in memory)")
-    p.add_argument("--durability", default="write", help="write, batch or fsync")
     p.add_argument("--reset", action="store_true", help="ResetSeqNumFlag on Logon")
     p.add_argument("--heartbeat", type=int, default=30, help="HeartBtInt, seconds")
     p.add_argument("--orders", type=int, default=10)
@@ -151,19 +129,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbol", default="TEST")
     p.add_argument("--interval-ms", type=float, default=0.0, help="pause between orders")
     p.add_argument("--timeout", type=float, default=30.0, help="give up after this long")
-    p.add_argument("--dictionary", help="a QuickFIX-format data dictionary (a venue's); "
-                                        "default: the project's own for --begin")
-    p.add_argument("--no-validate", action="store_true", help="no data dictionary checks")
-    p.add_argument("-v", "--verbose", action="store_true")
+    fixcli.add_common(p)
     p.set_defaults(func=run_orders)
 
 
 def run_orders(a: argparse.Namespace) -> int:
     from gateway.errors import ConfigError
-    from protocols.fixstore import MemoryStore, SessionStore
 
-    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")
+    fixcli.setup_logging(a)
     host, _, port = a.connect.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError("--connect", f"{a.connect!r}: expected HOST:PORT")
@@ -174,17 +147,11 @@ def run_orders(a: argparse.Namespace) -> int:
 
     engine = Engine()
     oe = OrderEntry(a.begin, show)
-    store: SessionStore
-    if a.store:
-        from gateway.fixstore import FileStore
-
-        store = FileStore(Path(a.store), f"{a.sender}-{a.target}-{a.begin}", a.durability)
-    else:
-        store = MemoryStore()
+    store = fixcli.store_for(a, a.sender, a.target, a.begin)
     cfg = SessionConfig(a.begin, a.sender, a.target, heartbeat_interval=a.heartbeat,
                         reset_on_logon=a.reset)
     h = engine.add_session(cfg, store, oe, connect_to=(host, int(port)), backoff_s=(0.5, 1, 2),
-                           dictionary=dictionary_for(a, a.begin))
+                           dictionary=fixcli.dictionary_for(a, a.begin))
     deadline = engine.now() + int(a.timeout * 1e9)
     sent, next_at = 0, 0
     try:
