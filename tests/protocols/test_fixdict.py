@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from _protocols_util import SHARED_DATA, skip_or_fail
+from fix_edits import BEGIN_STRINGS, EDITS, TYPES, edited_fields
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -771,39 +772,13 @@ def test_quickfix_agrees_on_value_formats(tmp_path_factory: pytest.TempPathFacto
     assert theirs == (None if mine is None else (mine.reason, mine.tag)), (kind, value)
 
 
-_HEAD = [(34, b"2"), (49, b"A"), (52, b"20261122-10:00:00.123"), (56, b"B")]
-_BASES = {
-    b"0": [],
-    b"D": [(11, b"X"), (21, b"1"), (38, b"100"), (40, b"2"), (44, b"10.5"), (54, b"1"),
-           (55, b"IBM"), (59, b"0"), (60, b"20261122-10:00:00")],
-    b"8": [(6, b"0"), (11, b"X"), (14, b"0"), (17, b"E"), (20, b"0"), (37, b"O"), (38, b"100"),
-           (39, b"0"), (54, b"1"), (55, b"IBM"), (150, b"0"), (151, b"100")],
-}
-_TAGS = [11, 21, 38, 40, 44, 54, 55, 59, 60, 20, 150, 39, 43, 122, 115, 128, 58, 386, 336,
-         999, 10, 34, 49]
-_VALUES = [b"", b"1", b"2", b"Y", b"X", b"100", b"10.5", b"+1", b"w",
-           b"20261122-10:00:00.123", b"ISLD"]
-_EDIT = st.tuples(st.sampled_from(["insert", "drop", "set"]), st.integers(0, 30),
-                  st.sampled_from(_TAGS), st.sampled_from(_VALUES))
-
-
 @settings(max_examples=500, deadline=None)
-@given(st.sampled_from(["FIX.4.2", "FIX.4.4"]), st.sampled_from(list(_BASES)),
-       st.lists(_EDIT, max_size=3))
+@given(BEGIN_STRINGS, TYPES, EDITS)
 def test_the_straight_path_never_passes_what_the_full_checks_reject(
         begin: str, msg_type: bytes, edits: list[tuple[str, int, int, bytes]]) -> None:
     d = fixdict.builtin(begin)
-    body = [f for f in _BASES[msg_type] if begin == "FIX.4.2" or f[0] != 20]
-    rest = [*_HEAD, *body]
-    for op, at, tag, value in edits:
-        at %= len(rest) + 1
-        if op == "insert":
-            rest.insert(at, (tag, value))
-        elif rest and op == "drop":
-            del rest[at % len(rest)]
-        elif rest:
-            rest[at % len(rest)] = (rest[at % len(rest)][0], value)
-    fields = [(8, begin.encode()), (9, b"10"), (35, msg_type), *rest, (10, b"000")]
+    fields = [(8, begin.encode()), (9, b"10"), *edited_fields(begin, msg_type, edits),
+              (10, b"000")]
     if d._plainly_valid(fields):
         assert d._validate_fully(fields) is None, fields
     if not edits:  # the untouched message takes the straight path
