@@ -69,17 +69,17 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import signal
 import sys
 import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
 import quickfix as fix
+
+from tests.fixscripts.qf_echo import stop_on_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 DICT_NAMES = {"FIX.4.2": "FIX42.xml", "FIX.4.4": "FIX44.xml"}
@@ -447,13 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-file-log", action="store_true", help="no QuickFIX FileLog")
     ap.add_argument("--exit-on-eof", action="store_true", help="stop when stdin closes")
     a = ap.parse_args(argv)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     ex = Exchange(a.port, a.store, a.begin, a.sender, a.target or ["CLIENT"], host=a.host,
                   no_fill_symbols=a.no_fill_symbol, ack_only=a.ack_only,
                   log_messages=a.log_messages, memory_store=a.memory_store,

@@ -155,6 +155,18 @@ def serve(port: int, store: Path, dicts: Path, host: str, stop: threading.Event)
             acceptor.stop()
 
 
+def stop_on_signals() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets (the acceptor then closes cleanly)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.fixscripts.qf_echo",
                                  description="QuickFIX echo acceptor for the FIX session scripts")
@@ -163,13 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--dicts", type=Path, help="folder holding FIX42.xml and FIX44.xml")
     args = ap.parse_args(argv)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     serve(args.port, args.store, dictionary_dir(args.dicts), args.host, stop)
     return 0
 
