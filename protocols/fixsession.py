@@ -62,7 +62,10 @@ ROUTE_SWAP = {115: 128, 128: 115, 116: 129, 129: 116, 144: 145, 145: 144}
 TEST_REQUEST_FACTOR = 1.2
 TIMEOUT_FACTOR = 2.4
 #: EndSeqNo meaning "to the end": 0 from FIX 4.2 on, 999999 before.
-INFINITY_42 = 999999
+#: Messages held behind a gap, at most: past it they are not kept (the
+#: ResendRequest brings them again), so a peer cannot grow memory at will.
+MAX_QUEUED = 100_000
+INFINITY_BEFORE_42 = 999999
 
 REJECT_TEXT = {
     0: "Invalid tag number", 1: "Required tag missing",
@@ -521,8 +524,9 @@ class FixSession:
 
     def _too_high(self, msg: Message, now_ns: int) -> None:
         link, seq = self._link, msg.seq
-        link.queue[seq] = msg
-        self.stats["queued"] += 1
+        if len(link.queue) < MAX_QUEUED:
+            link.queue[seq] = msg
+            self.stats["queued"] += 1
         if link.resend is not None and seq >= link.resend[0]:
             return  # already asked for this gap
         self._request_resend(self.store.next_target_seq, seq - 1, now_ns)
@@ -530,7 +534,8 @@ class FixSession:
     def _request_resend(self, begin: int, end: int, now_ns: int) -> None:
         chunk = self.config.resend_chunk
         last = min(end, begin + chunk - 1) if chunk else end
-        asked = last if chunk and last < end else (0 if self._begin >= b"FIX.4.2" else INFINITY_42)
+        to_end = 0 if self._begin >= b"FIX.4.2" else INFINITY_BEFORE_42
+        asked = last if chunk and last < end else to_end
         self._link.resend = (begin, last)
         self.stats["resend_requests_sent"] += 1
         self._events.append(GapDetected(begin, end))
@@ -619,7 +624,7 @@ class FixSession:
             return
         begin, end = _int(msg.get(7)), _int(msg.get(16))
         last = self.store.next_sender_seq - 1
-        if end == 0 or end >= INFINITY_42 or end > last:
+        if end == 0 or end >= INFINITY_BEFORE_42 or end > last:
             end = last
         self._resend(begin, end, now_ns)
         seq = msg.seq
