@@ -49,7 +49,7 @@ SESSIONS = {"FIX.4.2": ("TW42", "FIX42.xml"), "FIX.4.4": ("TW44", "FIX44.xml")}
 ECHOED = {"D", "d"}  # NewOrderSingle, SecurityDefinition
 
 
-class EchoApplication(fix.Application):  # type: ignore[misc]
+class EchoApplication(fix.Application):
     """Echo orders and security definitions; refuse other application messages."""
 
     def __init__(self) -> None:
