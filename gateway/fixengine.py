@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import selectors
 import socket
 from collections.abc import Callable, Sequence
@@ -47,6 +48,8 @@ from protocols.fixsession import (
 from protocols.fixstore import SessionStore
 
 log = logging.getLogger("gateway.fix")
+
+CONNECT_TIMEOUT_NS = 5_000_000_000
 
 Fields = list[tuple[int, bytes]]
 
@@ -95,7 +98,8 @@ class SessionHandle:
     outbuf: bytearray = field(default_factory=bytearray)
     reconnect_at_ns: int = 0
     attempts: int = 0
-    closing: bool = False
+    connecting: socket.socket | None = None   # a connect in flight (initiator)
+    connect_deadline_ns: int = 0
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -192,6 +196,8 @@ class Engine:
                 self._accept(obj)
             elif kind == "pending":
                 self._read_pending(obj)
+            elif kind == "connecting":
+                self._connect_done(obj)
             elif mask & selectors.EVENT_READ:
                 self._read(obj)
             if kind == "session" and mask & selectors.EVENT_WRITE and obj.sock is not None:
@@ -216,6 +222,12 @@ class Engine:
                 if d is not None and d <= now:
                     h.session.timer(now)
                     self.pump(h)
+            elif h.connecting is not None:
+                if now >= h.connect_deadline_ns:
+                    self.sel.unregister(h.connecting)
+                    h.connecting.close()
+                    h.connecting = None
+                    self._connect_failed(h, now, "timed out")
             elif h.connect_to is not None and now >= h.reconnect_at_ns and (
                     h.schedule is None or h.schedule.is_open(now)):
                 self._connect(h, now)
@@ -230,6 +242,8 @@ class Engine:
         for h in self.handles.values():
             if h.sock is not None:
                 d = h.session.next_deadline_ns()
+            elif h.connecting is not None:
+                d = h.connect_deadline_ns
             elif h.connect_to is not None:
                 d = h.reconnect_at_ns
             else:
@@ -297,25 +311,43 @@ class Engine:
         p.sock.close()
 
     def _connect(self, h: SessionHandle, now: int) -> None:
+        """Start a non-blocking connect: an unreachable venue must not
+        stall the other sessions while the SYNs time out."""
         assert h.connect_to is not None
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.settimeout(2.0)
-        try:
-            sock.connect(h.connect_to)
-        except OSError as e:
-            sock.close()
-            delay = h.backoff_s[min(h.attempts, len(h.backoff_s) - 1)] if h.backoff_s else 1.0
-            h.attempts += 1
-            h.reconnect_at_ns = now + int(delay * 1e9)
-            log.info("%s: connect to %s failed (%s); next try in %.1f s", h.key, h.connect_to,
-                     e, delay)
-            return
         sock.setblocking(False)
+        rc = sock.connect_ex(h.connect_to)
+        if rc not in (0, errno.EINPROGRESS):
+            sock.close()
+            self._connect_failed(h, now, os.strerror(rc))
+            return
+        h.connecting = sock
+        h.connect_deadline_ns = now + CONNECT_TIMEOUT_NS
+        self.sel.register(sock, selectors.EVENT_WRITE, ("connecting", h))
+
+    def _connect_done(self, h: SessionHandle) -> None:
+        sock, h.connecting = h.connecting, None
+        if sock is None:
+            return
+        self.sel.unregister(sock)
+        now = self.now()
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            sock.close()
+            self._connect_failed(h, now, os.strerror(err))
+            return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if h.schedule is not None:
             self._new_period(h, now)
         self._attach(h, sock)
         self.pump(h)
+
+    def _connect_failed(self, h: SessionHandle, now: int, why: str) -> None:
+        delay = h.backoff_s[min(h.attempts, len(h.backoff_s) - 1)] if h.backoff_s else 1.0
+        h.attempts += 1
+        h.reconnect_at_ns = now + int(delay * 1e9)
+        log.info("%s: connect to %s failed (%s); next try in %.1f s", h.key, h.connect_to,
+                 why, delay)
 
     def _new_period(self, h: SessionHandle, now: int) -> None:
         assert h.schedule is not None
@@ -327,7 +359,6 @@ class Engine:
 
     def _attach(self, h: SessionHandle, sock: socket.socket) -> None:
         h.sock = sock
-        h.closing = False
         h.outbuf.clear()
         self.sel.register(sock, selectors.EVENT_READ, ("session", h))
         if h.schedule is not None and h.connect_to is None:
@@ -425,6 +456,10 @@ class Engine:
 
     def close(self) -> None:
         for h in self.handles.values():
+            if h.connecting is not None:
+                self.sel.unregister(h.connecting)
+                h.connecting.close()
+                h.connecting = None
             if h.sock is not None:
                 self._close(h, "engine closed")
             h.session.store.flush()

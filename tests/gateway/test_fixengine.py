@@ -107,8 +107,8 @@ def test_initiator_reconnects_with_backoff_and_resumes_sequence_numbers(tmp_path
         port = probe.getsockname()[1]
     store = FileStore(tmp_path, "CLIENT-EXCH-FIX.4.4")
     eng, oe, h = client(port, store=store)
-    eng.run_once(0.01)
-    assert h.attempts >= 1 and not oe.logged_on  # nobody listening yet
+    run_until([eng], lambda: h.attempts >= 1)  # nobody listening yet: refused
+    assert not oe.logged_on
     ex = Engine()
     ex_store = MemoryStore()
     ex.add_session(SessionConfig("FIX.4.4", "EXCH", "CLIENT"), ex_store, ExchangeApp(),
