@@ -79,7 +79,7 @@ from typing import IO, Any
 
 import quickfix as fix
 
-from tests.fixscripts.qf_echo import stop_on_signals
+from tests.fixscripts.qf_echo import acceptor_defaults, stop_on_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 DICT_NAMES = {"FIX.4.2": "FIX42.xml", "FIX.4.4": "FIX44.xml"}
@@ -367,23 +367,13 @@ class Controller:
 def settings_text(port: int, store: Path, begin: str, sender: str, targets: Sequence[str],
                   host: str = "127.0.0.1", file_log: bool = True) -> str:
     default: dict[str, object] = {
-        "ConnectionType": "acceptor",
-        "SocketAcceptAddress": host,
-        "SocketAcceptPort": port,
-        "SocketReuseAddress": "Y",
-        "SocketNodelay": "Y",
-        "StartTime": "00:00:00",
-        "EndTime": "00:00:00",
+        **acceptor_defaults(port, host, store),
         "BeginString": begin,
         "SenderCompID": sender,
         "ResetOnLogon": "N",
         "ResetOnLogout": "N",
         "ResetOnDisconnect": "N",
-        "FileStorePath": store / "store",
-        "UseDataDictionary": "Y",
         "DataDictionary": dictionary_path(begin),
-        "CheckLatency": "Y",
-        "MaxLatency": 120,
     }
     if file_log:
         default["FileLogPath"] = store / "log"

@@ -111,8 +111,11 @@ def dictionary_dir(explicit: Path | None = None) -> Path:
     raise FileNotFoundError(f"no FIX42.xml and FIX44.xml in {', '.join(map(str, candidates))}")
 
 
-def settings_text(port: int, store: Path, dicts: Path, host: str = "127.0.0.1") -> str:
-    default = {
+def acceptor_defaults(port: int, host: str, store: Path) -> dict[str, object]:
+    """The [DEFAULT] settings every QuickFIX acceptor in the tests shares:
+    always in session, no Nagle, the store under ``store``, SendingTime
+    checked within 120 s, data dictionary on."""
+    return {
         "ConnectionType": "acceptor",
         "SocketAcceptAddress": host,
         "SocketAcceptPort": port,
@@ -120,16 +123,22 @@ def settings_text(port: int, store: Path, dicts: Path, host: str = "127.0.0.1") 
         "SocketNodelay": "Y",
         "StartTime": "00:00:00",
         "EndTime": "00:00:00",
+        "FileStorePath": store / "store",
+        "UseDataDictionary": "Y",
+        "CheckLatency": "Y",
+        "MaxLatency": 120,
+    }
+
+
+def settings_text(port: int, store: Path, dicts: Path, host: str = "127.0.0.1") -> str:
+    default = {
+        **acceptor_defaults(port, host, store),
         "SenderCompID": SENDER,
         "ResetOnLogon": "Y",
-        "FileStorePath": store / "store",
         "FileLogPath": store / "log",
-        "UseDataDictionary": "Y",
         "ValidateUserDefinedFields": "Y",
         "ValidateFieldsOutOfOrder": "Y",
         "ValidateFieldsHaveValues": "Y",
-        "CheckLatency": "Y",
-        "MaxLatency": 120,
     }
     sections = ["[DEFAULT]", *(f"{k}={v}" for k, v in default.items())]
     for begin, (target, dict_name) in SESSIONS.items():
