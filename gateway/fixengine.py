@@ -395,18 +395,29 @@ class Engine:
             self._due_ns = d
 
     def _dispatch(self, h: SessionHandle, ev: Event) -> None:
-        if isinstance(ev, Application):
-            h.app.on_message(h, ev.msg)
-        elif isinstance(ev, LoggedOn):
-            h.attempts = 0
-            h.app.on_logon(h)
-        elif isinstance(ev, Disconnect):
+        if isinstance(ev, Disconnect):
             self.flush(h)
             self._close(h, ev.reason)
-        else:
-            if isinstance(ev, LoggedOut):
-                log.info("%s: peer logged out: %s", h.key, ev.text)
-            h.app.on_event(h, ev)
+            return
+        try:
+            if isinstance(ev, Application):
+                h.app.on_message(h, ev.msg)
+            elif isinstance(ev, LoggedOn):
+                h.attempts = 0
+                h.app.on_logon(h)
+            else:
+                if isinstance(ev, LoggedOut):
+                    log.info("%s: peer logged out: %s", h.key, ev.text)
+                h.app.on_event(h, ev)
+        except Exception as e:
+            # The application failed on one message: that message is refused
+            # (BusinessMessageReject, so the peer knows) and counted; the
+            # session and every other session go on.
+            h.session.stats["app_errors"] = h.session.stats.get("app_errors", 0) + 1
+            log.exception("%s: the application failed on %s", h.key, type(ev).__name__)
+            if isinstance(ev, Application) and h.session.logged_on:
+                h.session.business_reject(ev.msg, self.now(), reason=0,
+                                          text=f"application error: {type(e).__name__}")
 
     def flush(self, h: SessionHandle) -> None:
         data = h.session.data_to_send()

@@ -445,6 +445,11 @@ class FixSession:
 
     def business_reject(self, msg: Message, now_ns: int, reason: int = 3,
                         text: str = "Unsupported Message Type") -> None:
+        if msg.msg_type == b"j":
+            # Never answer a reject with a reject: two applications that
+            # both refuse what they do not know would bounce it forever.
+            self.stats["rejects_not_answered"] = self.stats.get("rejects_not_answered", 0) + 1
+            return
         body: Fields = [(45, str(msg.seq).encode()), (58, text.encode()),
                         (372, msg.msg_type), (380, str(reason).encode())]
         self._send(b"j", body, now_ns, reverse_route(msg))

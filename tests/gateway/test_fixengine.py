@@ -181,3 +181,28 @@ def test_a_new_session_period_resets_sequence_numbers(exchange) -> None:  # type
     assert store.next_target_seq == 2 and store.next_sender_seq == 2  # both from 1 again
     assert store.creation_time_ns > 0
     eng.close()
+
+
+def test_an_application_error_refuses_that_message_only() -> None:
+    ex = Engine()
+    app = ExchangeApp()
+    ex.add_session(SessionConfig("FIX.4.4", "EXCH", "CLIENT"), MemoryStore(), app,
+                   dictionary=None)  # no dictionary: the app sees OrderQty "abc"
+    port = ex.listen("127.0.0.1", 0)
+    events: list[OrderEvent] = []
+    eng, oe, h = client(port, events=events)
+    run_until([eng, ex], lambda: oe.logged_on)
+    h.send("D", [(11, "BAD"), (21, "1"), (38, "abc"), (40, "2"), (44, "1"), (54, "1"),
+                 (55, "X"), (59, "0"), (60, "20261122-10:00:00")])
+    got: list[bytes] = []
+    oe_on_message = oe.on_message
+    oe.on_message = lambda s, m: (got.append(m.msg_type), oe_on_message(s, m))  # type: ignore[method-assign]
+    run_until([eng, ex], lambda: b"j" in got)
+    oe.new_order("1", "AAPL", "1", 100, "10.5")  # the session goes on
+    run_until([eng, ex], lambda: oe.tracker.order("1").state == "filled")  # type: ignore[union-attr]
+    assert ex.handles[("FIX.4.4", "EXCH", "CLIENT")].session.stats["app_errors"] == 1
+    # The client's OrderEntry does not know 35=j either, and must not bounce it.
+    assert got.count(b"j") == 1 and h.session.stats["rejects_not_answered"] == 1
+    assert "rejects_not_answered" not in ex.handles[("FIX.4.4", "EXCH", "CLIENT")].session.stats
+    eng.close()
+    ex.close()
