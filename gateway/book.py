@@ -80,9 +80,9 @@ class BooksConfig:
     prefault: bool = False
 
     def validate(self) -> None:
-        limit = 0x7FFFFFFE
         for name in ("max_instruments", "max_orders", "max_levels"):
             v = getattr(self, name)
+            limit = 0x7FFFFFFE if name == "max_instruments" else lib.GW_BOOKS_MAX_POOL
             if not 1 <= v <= limit:
                 raise ConfigError(f"books.{name}", f"must be 1..{limit}, not {v}")
         if not 0 <= self.event_capacity <= 1 << 30:
@@ -319,7 +319,7 @@ class Books:
             for k in (
                 "messages", "books", "orders", "levels", "peak_orders", "peak_levels",
                 "stale_books", "crossed_books", "events", "events_dropped", "overflows",
-                "bytes", "order_bytes", "level_bytes",
+                "bytes", "order_bytes", "level_bytes", "overflow_orders", "compactions",
             )
         }
         d["integrity"] = {k: int(st.integrity[i]) for i, k in enumerate(INTEGRITY_KINDS)}

@@ -11,13 +11,31 @@
  * an empty level (price, shares and orders never leave 0), so the hot path
  * chooses with selects where data-dependent branches would mispredict.
  *
- *   order hash   ref -> order index          open addressing, Robin Hood linear probing,
- *   level hash   (book, side, price) -> level   backward-shift deletion
+ *   orders       a table indexed by the reference itself: exchanges hand
+ *                out references in increasing order, unique for the day,
+ *                and a message names a recent order far more often than an
+ *                old one, so the reference folded to the table size is the
+ *                order's slot (one load and one compare to find it, beside
+ *                the previous add to add one, a store to remove one).  At
+ *                least twice as many slots as live orders are allowed.  An
+ *                order whose slot is taken (by one a table length older
+ *                that is still live, or by references that fold together)
+ *                goes to an overflow pool behind a small Robin Hood hash,
+ *                asked only when the direct slot misses and the overflow
+ *                is not empty.  The sentinel's reference is 1, which folds
+ *                to slot 1, so no reference folding to slot 0 matches it.
+ *   level hash   (book, side, price) -> level   open addressing, linear
+ *                probing, backward-shift deletion
  *   level list   per book side, best first, doubly linked; a new level is
  *                put at the head or tail in O(1) when it is beyond them,
- *                else found by walking from the best price (new levels
+ *                else found by walking from the nearer end (new levels
  *                appear near the top)
  *   order queue  per level, time priority, doubly linked
+ *
+ * The decoder hands over a packet's messages in bursts
+ * (gw_books_apply_burst): everything they will touch is prefetched first,
+ * so the cache misses of a burst overlap, then they are applied in order
+ * by one loop with every step inlined.
  *
  * Integrity policy (docs/architecture.md): a reference that is not live
  * changes nothing and is counted per message type; executing or cancelling
@@ -72,12 +90,14 @@ _Static_assert(GW_ITCH_ORDER_EXECUTED_WITH_PRICE_EXECUTED_SHARES_OFF ==
                        GW_ITCH_ORDER_EXECUTED_MATCH_NUMBER_OFF,
                "C must share E's layout for the fields the book reads");
 
-struct order { /* 24 bytes */
+struct order { /* 32 bytes: two to a cache line, never across two */
     uint64_t ref;
     uint32_t shares;     /* ITCH order shares are 32-bit */
     uint32_t level;
     uint32_t prev, next; /* within the level, time priority */
+    uint64_t _pad;
 };
+_Static_assert(sizeof(struct order) == 32, "orders are half a cache line");
 
 struct level {
     int64_t price;
@@ -128,12 +148,16 @@ struct gw_books {
     struct order *orders;
     struct level *levels;
     struct book *books;
-    struct oslot *ohash;
+    struct oslot *ohash;     /* overflow orders only */
     struct lslot *lhash;
+    uint64_t dmask;          /* direct order slots - 1 */
+    uint64_t max_ref;        /* no live reference is above it */
     uint64_t omask, lmask;
     uint32_t lshift;         /* 64 - log2(level hash slots) */
-    uint32_t ofree, lfree;   /* free lists (recycled slots) through .next */
-    uint32_t onext, lnext;   /* first never-used slot: pools are not touched at open */
+    uint32_t xfree, lfree;   /* free lists (recycled slots) through .next */
+    uint32_t xnext, lnext;   /* first never-used slot: pools are not touched at open */
+    uint32_t xend;           /* one past the last overflow order slot */
+    uint32_t noverflow;      /* live overflow orders */
     uint32_t nbooks;
     uint32_t locate[65536];  /* locate -> book id */
     uint8_t system_event;
@@ -184,6 +208,10 @@ static uint64_t pow2_at_least(uint64_t n)
     return p;
 }
 
+/* The per-message steps, inlined into the burst loop whatever the
+ * compiler's size heuristics say: a call per step costs more than the step. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
 static inline uint64_t mix(uint64_t x)
 {
     x ^= x >> 33;
@@ -201,19 +229,7 @@ static inline void gw_cpu_relax(void)
 #endif
 }
 
-/* A slot: a recycled one if any (cache-warm), else the next never used. */
-static inline uint32_t take_order(struct gw_books *b)
-{
-    uint32_t i = b->ofree;
-    if (i) {
-        b->ofree = b->orders[i].next;
-        return i;
-    }
-    if (b->onext > b->cfg.max_orders)
-        return 0;
-    return b->onext++;
-}
-
+/* A level slot: a recycled one if any (cache-warm), else the next never used. */
 static inline uint32_t take_level(struct gw_books *b)
 {
     uint32_t i = b->lfree;
@@ -350,22 +366,28 @@ static void mark_stale(struct gw_books *b, uint32_t id, const struct msgctx *c)
     emit(b, GW_EV_STALE, id, 0, c, 0, 0, 0, 0, 0);
 }
 
-/* ---- order hash ---------------------------------------------------------- */
+/* ---- orders ------------------------------------------------------------------ */
 
-/* Exchanges hand out order references in increasing order, and the orders
- * a message names are mostly recent.  Folding (rather than mixing) keeps
- * neighbouring references in neighbouring slots, so the live window shares
- * cache lines and pages; the high bits folded in spread strided patterns. */
+/* An order's direct slot.  Folding (rather than mixing) keeps neighbouring
+ * references in neighbouring slots, so the live window shares cache lines
+ * and pages; the high bits folded in spread strided patterns. */
 static inline uint64_t order_home(const struct gw_books *b, uint64_t ref)
 {
-    return (ref ^ (ref >> 23) ^ (ref >> 46)) & b->omask;
+    return (ref ^ (ref >> 23) ^ (ref >> 46)) & b->dmask;
 }
 
-/* One probe for both questions: the order's index (0 if not live) and the
- * slot it is in -- or, if not live, the empty slot where it would go. */
-static inline uint32_t order_probe(const struct gw_books *b, uint64_t ref, uint64_t *slot)
+static inline uint64_t ohash_home(const struct gw_books *b, uint64_t ref)
 {
-    for (uint64_t i = order_home(b, ref);; i = (i + 1) & b->omask) {
+    /* Overflow references collide in the direct table, so they are mixed
+     * here, not folded the same way again. */
+    return mix(ref) & b->omask;
+}
+
+/* One probe for both questions: the overflow order's index (0 if none)
+ * and the hash slot it is in -- or, if none, the empty slot it would take. */
+static uint32_t ohash_probe(const struct gw_books *b, uint64_t ref, uint64_t *slot)
+{
+    for (uint64_t i = ohash_home(b, ref);; i = (i + 1) & b->omask) {
         const struct oslot *s = &b->ohash[i];
         if (!s->idx || s->ref == ref) {
             *slot = i;
@@ -374,21 +396,20 @@ static inline uint32_t order_probe(const struct gw_books *b, uint64_t ref, uint6
     }
 }
 
-/* Entries are kept in Robin Hood order: along a run of occupied slots the
- * home slots never decrease.  Exchange references arrive in increasing
- * order, so nearly every entry sits in its home slot, and deletion (below)
- * stops at the first one that does: one probe, no scan of the run. */
-static void order_hash_put(struct gw_books *b, uint64_t ref, uint32_t idx)
+/* Robin Hood order (along a run of occupied slots the distances from home
+ * never drop by more than one) keeps probes short; deletion shifts the
+ * run back instead of leaving tombstones, so a long day does not degrade. */
+static void ohash_put(struct gw_books *b, uint64_t ref, uint32_t idx)
 {
     struct oslot cur = {ref, idx, 0};
     uint64_t dist = 0;
-    for (uint64_t i = order_home(b, ref);; i = (i + 1) & b->omask, dist++) {
+    for (uint64_t i = ohash_home(b, ref);; i = (i + 1) & b->omask, dist++) {
         struct oslot *s = &b->ohash[i];
         if (!s->idx) {
             *s = cur;
             return;
         }
-        uint64_t theirs = (i - order_home(b, s->ref)) & b->omask;
+        uint64_t theirs = (i - ohash_home(b, s->ref)) & b->omask;
         if (theirs < dist) { /* the richer entry moves on */
             struct oslot t = *s;
             *s = cur;
@@ -398,22 +419,57 @@ static void order_hash_put(struct gw_books *b, uint64_t ref, uint32_t idx)
     }
 }
 
-/* Empty slot i and pull back the entries after it that are not at home:
- * no tombstones, so probes stay short however long the day. */
-static void order_hash_del_at(struct gw_books *b, uint64_t i)
+static void ohash_del_at(struct gw_books *b, uint64_t i)
 {
     for (uint64_t j = (i + 1) & b->omask;; j = (j + 1) & b->omask) {
         struct oslot *s = &b->ohash[j];
-        /* How far the entry is from home, 0 for an empty slot: one test,
-         * almost always true at the first slot. */
-        uint64_t away = ((j - order_home(b, s->ref)) & b->omask) & (0 - (uint64_t)(s->idx != 0));
-        if (!away)
+        if (!s->idx || ((j - ohash_home(b, s->ref)) & b->omask) == 0)
             break;
         b->ohash[i] = *s;
         i = j;
     }
     b->ohash[i].idx = 0;
     b->ohash[i].ref = 0;
+}
+
+/* The live order with this reference (0 if none); *slot is its overflow
+ * hash slot when it is an overflow order. */
+static inline uint32_t order_find(const struct gw_books *b, uint64_t ref, uint64_t *slot)
+{
+    uint64_t h = order_home(b, ref);
+    if (GW_LIKELY(b->orders[h].ref == ref)) /* slot 0's reference folds elsewhere */
+        return (uint32_t)h;
+    if (!b->noverflow)
+        return 0;
+    return ohash_probe(b, ref, slot);
+}
+
+/* A slot for a new order (the pool has room, and ref is not live). */
+static inline uint32_t order_take(struct gw_books *b, uint64_t ref)
+{
+    uint64_t h = order_home(b, ref);
+    if (GW_LIKELY(h && !b->orders[h].ref)) /* a live direct order never has ref 0 */
+        return (uint32_t)h;
+    uint32_t i = b->xfree;
+    if (i)
+        b->xfree = b->orders[i].next;
+    else
+        i = b->xnext++; /* never past xend: live orders <= max_orders */
+    ohash_put(b, ref, i);
+    b->noverflow++;
+    return i;
+}
+
+static inline void order_release(struct gw_books *b, uint32_t oi, uint64_t slot)
+{
+    struct order *o = &b->orders[oi];
+    o->ref = 0;
+    if (GW_LIKELY(oi <= b->dmask))
+        return;
+    ohash_del_at(b, slot);
+    o->next = b->xfree;
+    b->xfree = oi;
+    b->noverflow--;
 }
 
 /* ---- level hash ------------------------------------------------------------- */
@@ -556,7 +612,7 @@ static void level_free(struct gw_books *b, uint32_t li)
 
 /* ---- orders -------------------------------------------------------------- */
 
-static void level_event(struct gw_books *b, const struct level *L, const struct msgctx *c)
+ALWAYS_INLINE void level_event(struct gw_books *b, const struct level *L, const struct msgctx *c)
 {
     /* Only a change at the best level can move the BBO. */
     b->touched |= (uint8_t)((L->prev == 0) << L->side);
@@ -564,9 +620,9 @@ static void level_event(struct gw_books *b, const struct level *L, const struct 
          L->orders, 0, 0);
 }
 
-/* Take an order (in hash slot 'slot') out of its level, and the level out
- * of the book if it empties. */
-static void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot, const struct msgctx *c)
+/* Take an order (in overflow hash slot 'slot' if it is an overflow order)
+ * out of its level, and the level out of the book if it empties. */
+ALWAYS_INLINE void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot, const struct msgctx *c)
 {
     struct order *o = &b->orders[oi];
     uint32_t li = o->level;
@@ -584,39 +640,40 @@ static void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot, const s
     level_event(b, L, c);
     if (!L->orders)
         level_free(b, li);
-    order_hash_del_at(b, slot);
-    o->next = b->ofree;
-    o->prev = 0;
-    o->ref = 0;
-    b->ofree = oi;
+    order_release(b, oi, slot);
     b->st.orders--;
 }
 
 static inline void settle(struct gw_books *b, uint32_t id, const struct msgctx *c);
 
-static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, int64_t price,
+ALWAYS_INLINE void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, int64_t price,
                       uint64_t shares, const struct msgctx *c)
 {
-    uint64_t slot;
-    uint32_t old = order_probe(b, ref, &slot);
-    if (old) {
-        integrity(b, GW_I_DUPLICATE_REF, id, ref, c);
-        uint32_t ob = b->levels[b->orders[old].level].book;
-        if (ob != id) {
-            /* The live order is another instrument's: take it out under
-             * that book's seqlock and refresh its BBO and crossed flag. */
-            uint8_t touched = b->touched;
-            b->touched = 0;
-            write_begin(&b->books[ob]);
-            order_remove(b, old, slot, c);
-            settle(b, ob, c);
-            write_end(&b->books[ob]);
-            b->touched = touched;
-        } else {
-            order_remove(b, old, slot, c);
+    /* References only grow on a feed: one above all seen cannot be live. */
+    if (GW_UNLIKELY(ref <= b->max_ref)) {
+        uint64_t slot = 0;
+        uint32_t old = order_find(b, ref, &slot);
+        if (old) {
+            integrity(b, GW_I_DUPLICATE_REF, id, ref, c);
+            uint32_t ob = b->levels[b->orders[old].level].book;
+            if (ob != id) {
+                /* The live order is another instrument's: take it out under
+                 * that book's seqlock and refresh its BBO and crossed flag. */
+                uint8_t touched = b->touched;
+                b->touched = 0;
+                write_begin(&b->books[ob]);
+                order_remove(b, old, slot, c);
+                settle(b, ob, c);
+                write_end(&b->books[ob]);
+                b->touched = touched;
+            } else {
+                order_remove(b, old, slot, c);
+            }
         }
+    } else {
+        b->max_ref = ref;
     }
-    if (!b->ofree && b->onext > b->cfg.max_orders) {
+    if (GW_UNLIKELY(b->st.orders >= b->cfg.max_orders)) {
         integrity(b, GW_I_ORDER_POOL_FULL, id, ref, c);
         mark_stale(b, id, c);
         return;
@@ -627,7 +684,7 @@ static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, i
         mark_stale(b, id, c);
         return;
     }
-    uint32_t oi = take_order(b);
+    uint32_t oi = order_take(b, ref);
     struct order *o = &b->orders[oi];
     struct level *L = &b->levels[li];
     o->ref = ref;
@@ -642,7 +699,6 @@ static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, i
     L->tail = oi;
     L->shares += shares;
     L->orders++;
-    order_hash_put(b, ref, oi);
     b->books[id].info.orders++;
     if (++b->st.orders > b->st.peak_orders)
         b->st.peak_orders = b->st.orders;
@@ -650,7 +706,7 @@ static void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, i
 }
 
 /* E, C, X: take shares off an order; too many removes it (counted). */
-static void order_reduce(struct gw_books *b, uint32_t oi, uint64_t slot, uint64_t by,
+ALWAYS_INLINE void order_reduce(struct gw_books *b, uint32_t oi, uint64_t slot, uint64_t by,
                          int over_kind, const struct msgctx *c)
 {
     struct order *o = &b->orders[oi];
@@ -819,24 +875,25 @@ static void trade(struct gw_books *b, uint32_t id, uint8_t side, int64_t price, 
 }
 
 /* Look up the order a modify message names; counts it if unknown. */
-static uint32_t live_order(struct gw_books *b, uint64_t ref, uint16_t locate, uint64_t *slot,
+ALWAYS_INLINE uint32_t live_order(struct gw_books *b, uint64_t ref, uint16_t locate, uint64_t *slot,
                            const struct msgctx *c)
 {
-    uint32_t oi = order_probe(b, ref, slot);
-    if (!oi) {
+    uint32_t oi = order_find(b, ref, slot);
+    if (GW_UNLIKELY(!oi)) {
         b->st.unknown_ref_by_type[c->type]++;
         integrity(b, GW_I_UNKNOWN_REF, b->locate[locate], ref, c);
     }
     return oi;
 }
 
-void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t rx_ns)
+ALWAYS_INLINE void apply_one(struct gw_books *b, const uint8_t *m,
+                                                            uint64_t seq, int64_t rx_ns)
 {
     struct msgctx c = {seq, (int64_t)gw_itch_timestamp(m), rx_ns, m[0]};
     uint16_t locate = (uint16_t)gw_itch_locate(m);
     uint32_t id = 0;
     int side = GW_SIDE_BID;
-    uint64_t slot;
+    uint64_t slot = 0;
     b->st.messages++;
 
     switch (m[0]) {
@@ -987,13 +1044,13 @@ void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t 
  * asked for whatever the type; the level slot only differs for adds, and
  * is chosen with selects.  A prefetch of a wrong address costs a line of
  * bandwidth, never a fault. */
-void gw_books_prefetch(const struct gw_books *b, const uint8_t *m, uint32_t len)
+static inline void prefetch_one(const struct gw_books *b, const uint8_t *m, uint32_t len)
 {
     if (len < GW_ITCH_ORDER_DELETE_LEN)
         return; /* shorter than any order message (and predictably so) */
     uint32_t id = b->locate[gw_itch_locate(m)];
     __builtin_prefetch(&b->books[id]);
-    __builtin_prefetch(&b->ohash[order_home(b, gw_itch_order_delete__order_reference_number(m))]);
+    __builtin_prefetch(&b->orders[order_home(b, gw_itch_order_delete__order_reference_number(m))]);
     /* Multiplies and masks, as compilers turn ?: back into branches. */
     uint32_t add = (uint32_t)((m[0] == 'A') | (m[0] == 'F'));
     add &= len >= GW_ITCH_ADD_ORDER_LEN; /* then the price is inside the message */
@@ -1002,6 +1059,20 @@ void gw_books_prefetch(const struct gw_books *b, const uint8_t *m, uint32_t len)
     uintptr_t ls = (uintptr_t)&b->lhash[level_home(b, id << 1 | (uint32_t)side, price)];
     uintptr_t bk = (uintptr_t)&b->books[id];
     __builtin_prefetch((const void *)(bk ^ ((ls ^ bk) & (0 - (uintptr_t)add))));
+}
+
+void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t rx_ns)
+{
+    apply_one(b, m, seq, rx_ns);
+}
+
+void gw_books_apply_burst(struct gw_books *b, const struct gw_book_msg *msgs, uint32_t n,
+                          int64_t rx_ns)
+{
+    for (uint32_t i = 0; i < n; i++)
+        prefetch_one(b, msgs[i].m, msgs[i].len);
+    for (uint32_t i = 0; i < n; i++)
+        apply_one(b, msgs[i].m, msgs[i].seq, rx_ns);
 }
 
 void gw_books_gap(struct gw_books *b, uint64_t first, uint64_t count, int64_t rx_ns)
@@ -1036,21 +1107,27 @@ void gw_books_joined_late(struct gw_books *b, uint64_t first, uint64_t count, in
 int gw_books_open(struct gw_books **out, const struct gw_books_config *cfg)
 {
     if (!cfg || !cfg->max_instruments || !cfg->max_orders || !cfg->max_levels ||
-        cfg->max_orders >= 0x7FFFFFFFu || cfg->max_levels >= 0x7FFFFFFFu ||
+        cfg->max_orders > GW_BOOKS_MAX_POOL || cfg->max_levels > GW_BOOKS_MAX_POOL ||
         cfg->max_instruments >= 0x7FFFFFFFu || cfg->event_capacity > (1u << 30))
         return GW_ECONFIG;
     struct gw_books *b = calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
     b->cfg = *cfg;
-    uint64_t no = (uint64_t)cfg->max_orders + 1, nl = (uint64_t)cfg->max_levels + 1;
+    uint64_t mo = cfg->max_orders, nl = (uint64_t)cfg->max_levels + 1;
     uint64_t nb = (uint64_t)cfg->max_instruments + 1;
-    uint64_t oh = pow2_at_least(no * 2), lh = pow2_at_least(nl * 2), sh = pow2_at_least(nb * 2);
+    /* Direct order slots: at least twice the live orders, so an add rarely
+     * finds its slot taken; the overflow can hold every live order. */
+    uint64_t direct = pow2_at_least(mo * 2);
+    uint64_t oh = pow2_at_least(mo * 2), lh = pow2_at_least(nl * 2), sh = pow2_at_least(nb * 2);
+    b->dmask = direct - 1;
+    b->xnext = (uint32_t)direct;
+    b->xend = (uint32_t)(direct + mo);
     b->omask = oh - 1;
     b->lmask = lh - 1;
     b->lshift = (uint32_t)(64 - __builtin_ctzll(lh));
     b->smask = sh - 1;
-    b->orders = pool(b, 0, no * sizeof(struct order));
+    b->orders = pool(b, 0, (direct + mo) * sizeof(struct order));
     b->levels = pool(b, 1, nl * sizeof(struct level));
     b->ohash = pool(b, 2, oh * sizeof(struct oslot));
     b->lhash = pool(b, 3, lh * sizeof(struct lslot));
@@ -1074,10 +1151,12 @@ int gw_books_open(struct gw_books **out, const struct gw_books_config *cfg)
         b->st.bytes += rc * sizeof(struct gw_event);
     }
     /* Slot 0 is the null index and sentinel (see the top of the file);
-     * slots are handed out from 1 up, then recycled through the free lists. */
-    b->onext = 1;
+     * level slots are handed out from 1 up, then recycled through the free
+     * list.  The order sentinel's reference folds to slot 1, so no
+     * reference whose direct slot is 0 can match it. */
+    b->orders[0].ref = 1;
     b->lnext = 1;
-    b->st.order_bytes = sizeof(struct order) + 2 * sizeof(struct oslot);
+    b->st.order_bytes = (b->map_bytes[0] + b->map_bytes[2]) / mo;
     b->st.level_bytes = sizeof(struct level) + 2 * sizeof(struct lslot);
     *out = b;
     return 0;
@@ -1183,7 +1262,7 @@ int gw_book_orders(const struct gw_books *b, uint32_t id, int side, int64_t pric
         uint32_t li = level_find(b, id << 1 | (uint32_t)side, price);
         found = li != 0;
         for (uint32_t oi = li ? b->levels[li].head : 0;
-             oi && oi <= b->cfg.max_orders && n < max; oi = b->orders[oi].next) {
+             oi && oi < b->xend && n < max; oi = b->orders[oi].next) {
             out[n].ref = b->orders[oi].ref;
             out[n].shares = b->orders[oi].shares;
             n++;
@@ -1208,7 +1287,12 @@ int gw_book_mark_recovered(struct gw_books *b, uint32_t id)
     return 0;
 }
 
-const struct gw_books_stats *gw_books_stats(const struct gw_books *b) { return &b->st; }
+const struct gw_books_stats *gw_books_stats(const struct gw_books *b)
+{
+    /* Kept here rather than on the hot path. */
+    ((struct gw_books *)b)->st.overflow_orders = b->noverflow;
+    return &b->st;
+}
 
 const struct gw_integrity_record *gw_books_integrity(const struct gw_books *b, uint32_t *n)
 {

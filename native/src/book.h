@@ -6,8 +6,16 @@
 
 /* Apply one decoded ITCH message (known type, at least its spec length). */
 void gw_books_apply(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t rx_ns);
-/* Prefetch what applying this message will touch (no effect on state). */
-void gw_books_prefetch(const struct gw_books *b, const uint8_t *m, uint32_t len);
+/* Apply a burst of decoded ITCH messages, in order, with one call: what
+ * they will touch is prefetched first, so their cache misses overlap. */
+#define GW_BOOK_BURST 64
+struct gw_book_msg {
+    const uint8_t *m;
+    uint64_t seq;
+    uint32_t len;
+};
+void gw_books_apply_burst(struct gw_books *b, const struct gw_book_msg *msgs, uint32_t n,
+                          int64_t rx_ns);
 /* A sequence gap: every book is stale until recovered. */
 void gw_books_gap(struct gw_books *b, uint64_t first, uint64_t count, int64_t rx_ns);
 /* Joined a session late: the gap before it, and every book -- also those

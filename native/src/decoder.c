@@ -103,9 +103,10 @@ static inline void fill_record(struct gw_decoder *d, const uint8_t *m, uint32_t 
     r->nfields = (uint8_t)gw_itch_fill(m, r->v);
 }
 
-/* Decode one ITCH message in place; returns 1 if it was decoded. */
-static inline int itch_message(struct gw_decoder *d, const uint8_t *m, uint32_t len, uint64_t seq,
-                               uint16_t session, const struct gw_frame *f)
+/* Check and count one ITCH message in place (and record it if asked);
+ * returns 1 if it was decoded, so that it goes to the books. */
+static inline int itch_accept(struct gw_decoder *d, const uint8_t *m, uint32_t len, uint64_t seq,
+                              uint16_t session, const struct gw_frame *f)
 {
     if (GW_UNLIKELY(len == 0)) {
         count(d, GW_R_ITCH_EMPTY, 1);
@@ -136,6 +137,15 @@ static inline int itch_message(struct gw_decoder *d, const uint8_t *m, uint32_t 
     d->st.digest += gw_itch_digest(m);
     if ((d->flags & GW_DEC_RECORDS) && d->want[m[0]])
         fill_record(d, m, len, seq, session, f);
+    return 1;
+}
+
+/* Decode one ITCH message and apply it to the books at once. */
+static inline int itch_message(struct gw_decoder *d, const uint8_t *m, uint32_t len, uint64_t seq,
+                               uint16_t session, const struct gw_frame *f)
+{
+    if (!itch_accept(d, m, len, seq, session, f))
+        return 0;
     if (d->books)
         gw_books_apply(d->books, m, seq, f->rx_ns);
     return 1;
@@ -531,22 +541,31 @@ static void mold_packet(struct gw_decoder *d, const uint8_t *p, uint32_t len,
             return; /* all seen before: do not even walk it */
     }
 
-    if (d->books) {
-        /* First pass: start the books' cache misses for the whole packet. */
-        for (uint32_t k = 0, q = GW_MOLD_HEADER_SIZE; k < cnt && q + 2 <= len; k++) {
-            uint32_t ml = (uint32_t)gw_be16(p + q);
-            if (q + 2 + ml > len)
-                break;
-            if (k >= skip)
-                gw_books_prefetch(d->books, p + q + 2, ml);
-            q += 2 + ml;
-        }
-    }
     uint32_t pos = GW_MOLD_HEADER_SIZE, i = 0, mlen;
     const uint8_t *m;
-    for (; i < cnt && next_block(d, p, len, &pos, &m, &mlen); i++)
-        if (i >= skip)
-            itch_message(d, m, mlen, seq + i, sidx, f);
+    if (d->books) {
+        /* The packet's messages go to the books in bursts, one call each:
+         * the books prefetch a whole burst before applying it. */
+        struct gw_book_msg burst[GW_BOOK_BURST];
+        uint32_t k = 0;
+        for (; i < cnt && next_block(d, p, len, &pos, &m, &mlen); i++) {
+            if (i < skip || !itch_accept(d, m, mlen, seq + i, sidx, f))
+                continue;
+            burst[k].m = m;
+            burst[k].seq = seq + i;
+            burst[k].len = mlen;
+            if (++k == GW_BOOK_BURST) {
+                gw_books_apply_burst(d->books, burst, k, f->rx_ns);
+                k = 0;
+            }
+        }
+        if (k)
+            gw_books_apply_burst(d->books, burst, k, f->rx_ns);
+    } else {
+        for (; i < cnt && next_block(d, p, len, &pos, &m, &mlen); i++)
+            if (i >= skip)
+                itch_accept(d, m, mlen, seq + i, sidx, f);
+    }
     if (i == cnt && pos != len)
         count(d, GW_R_MOLD_TRAILING_BYTES, 1);
     /* Only messages actually framed advance the line: what a broken packet

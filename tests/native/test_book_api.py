@@ -45,7 +45,7 @@ from gateway.native import Decoder, Source
 CONFIG = dict(max_instruments=64, max_orders=50_000, max_levels=20_000, event_capacity=0)
 STATS = {"messages", "books", "orders", "levels", "peak_orders", "peak_levels", "stale_books",
          "crossed_books", "events", "events_dropped", "overflows", "bytes", "order_bytes",
-         "level_bytes", "integrity", "unknown_ref_by_type"}
+         "level_bytes", "overflow_orders", "compactions", "integrity", "unknown_ref_by_type"}
 
 
 def built(messages: list[bytes], **kw: int) -> Books:

@@ -1,14 +1,16 @@
-"""The order-reference hash under collisions, against the model.
+"""The order table under collisions, against the model.
 
-The book's order hash folds a reference into its home slot (nearly the
-identity for a day's increasing references) and keeps runs in Robin Hood
-order, so that deleting stops at the first entry already at home.  That
-shortcut is only right if every insert keeps the order; these sequences
-aim at it: references that share home slots (multiples of the table size
-apart, and 64-bit references whose folded high bits land on the same
-slot), runs that wrap around the end of the table, and deletes from the
-middle of long runs, interleaved with replaces and adds of live
-references.  After every burst the books must equal the model's.
+The book finds an order through the reference itself, folded to the size of
+its direct table (nearly the identity for a day's increasing references);
+an order whose direct slot is taken goes to an overflow pool behind a Robin
+Hood hash, and an add above every reference seen skips the duplicate check.
+These sequences aim at the seams: references that share direct slots
+(multiples of the table size apart, and 64-bit references whose folded high
+bits land on the same slot), slot 0 (never a direct slot), runs that wrap
+around the end of the overflow hash, deletes from the middle of long runs,
+references that go down again (duplicates and reuse), interleaved with
+replaces and adds of live references.  After every burst the books must
+equal the model's.
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ from book_model import (
 
 from gateway.book import Books
 
-# 60 orders: the hash has 128 slots (twice the pool, a power of two).
+# 60 orders: the direct table has 128 slots (twice the pool, a power of two).
 MAX_ORDERS = 60
 SLOTS = 128
 
 
 def colliding_refs(rng: random.Random, n: int) -> list[int]:
     """References that pile onto a few home slots and the table's end."""
-    homes = [1, 2, 3, SLOTS - 2, SLOTS - 1]
+    homes = [0, 1, 2, 3, SLOTS - 2, SLOTS - 1]
     refs = set()
     while len(refs) < n:
         kind = rng.random()
@@ -83,11 +85,18 @@ def test_colliding_references_match_the_model(seed: int) -> None:
     messages = hash_ops(rng, 3_000)
     books = Books(max_instruments=4, max_orders=MAX_ORDERS, max_levels=64, event_capacity=0)
     model = Model(max_orders=MAX_ORDERS, max_levels=64, max_instruments=4)
-    feed_bursts(books_decoder(books), mold_frames(messages, [1, 4, 9]), 3,
-                lambda: assert_all_equal(books, model), model)
+    overflowed = []
+
+    def check() -> None:
+        assert_all_equal(books, model)
+        overflowed.append(books.stats()["overflow_orders"])
+
+    feed_bursts(books_decoder(books), mold_frames(messages, [1, 4, 9]), 3, check, model)
     st = books.stats()
-    # The sequence did what it is for: a full pool and duplicates were hit.
+    # The sequence did what it is for: a full pool, duplicates, and orders
+    # living in the overflow were hit.
     assert st["peak_orders"] >= MAX_ORDERS // 2
+    assert max(overflowed) > 0
     assert st["integrity"]["duplicate_ref"] > 0
     assert st["orders"] == sum(b.info().orders for b in books)
 

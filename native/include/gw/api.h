@@ -363,6 +363,7 @@ struct gw_books;  /* opaque */
 #define GW_BOOK_CROSSED 2   /* best bid >= best ask (reported, not corrected) */
 
 #define GW_BOOKS_PREFAULT 1 /* touch every pool page at open, not on first use */
+#define GW_BOOKS_MAX_POOL 268435456 /* 2^28: most orders, and most levels, a set may hold */
 
 struct gw_books_config {
     uint32_t max_instruments;   /* books (instrument ids 1..max) */
@@ -464,8 +465,10 @@ struct gw_books_stats {
     uint64_t integrity[GW_I__COUNT];
     uint64_t unknown_ref_by_type[256];
     uint64_t bytes;             /* memory the pools take */
-    uint64_t order_bytes;       /* per live order (pool + hash) */
-    uint64_t level_bytes;       /* per level (pool + hash) */
+    uint64_t order_bytes;       /* address space per order of max_orders (table, overflow, hash) */
+    uint64_t level_bytes;       /* address space per level of max_levels (ladder arena) */
+    uint64_t overflow_orders;   /* live orders whose direct slot was taken (see book.c) */
+    uint64_t compactions;       /* times the ladder arena was compacted */
 };
 
 int gw_books_open(struct gw_books **out, const struct gw_books_config *cfg);
