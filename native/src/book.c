@@ -396,9 +396,9 @@ static uint32_t ohash_probe(const struct gw_books *b, uint64_t ref, uint64_t *sl
     }
 }
 
-/* Robin Hood order (along a run of occupied slots the distances from home
- * never drop by more than one) keeps probes short; deletion shifts the
- * run back instead of leaving tombstones, so a long day does not degrade. */
+/* Robin Hood insertion (an entry nearer its home gives up its slot to one
+ * further from home) keeps probes short; deletion shifts the run back
+ * instead of leaving tombstones, so a long day does not degrade. */
 static void ohash_put(struct gw_books *b, uint64_t ref, uint32_t idx)
 {
     struct oslot cur = {ref, idx, 0};
@@ -622,7 +622,8 @@ ALWAYS_INLINE void level_event(struct gw_books *b, const struct level *L, const 
 
 /* Take an order (in overflow hash slot 'slot' if it is an overflow order)
  * out of its level, and the level out of the book if it empties. */
-ALWAYS_INLINE void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot, const struct msgctx *c)
+ALWAYS_INLINE void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot,
+                               const struct msgctx *c)
 {
     struct order *o = &b->orders[oi];
     uint32_t li = o->level;
@@ -646,8 +647,8 @@ ALWAYS_INLINE void order_remove(struct gw_books *b, uint32_t oi, uint64_t slot, 
 
 static inline void settle(struct gw_books *b, uint32_t id, const struct msgctx *c);
 
-ALWAYS_INLINE void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref, int64_t price,
-                      uint64_t shares, const struct msgctx *c)
+ALWAYS_INLINE void order_add(struct gw_books *b, uint32_t id, int side, uint64_t ref,
+                            int64_t price, uint64_t shares, const struct msgctx *c)
 {
     /* References only grow on a feed: one above all seen cannot be live. */
     if (GW_UNLIKELY(ref <= b->max_ref)) {
@@ -707,7 +708,7 @@ ALWAYS_INLINE void order_add(struct gw_books *b, uint32_t id, int side, uint64_t
 
 /* E, C, X: take shares off an order; too many removes it (counted). */
 ALWAYS_INLINE void order_reduce(struct gw_books *b, uint32_t oi, uint64_t slot, uint64_t by,
-                         int over_kind, const struct msgctx *c)
+                               int over_kind, const struct msgctx *c)
 {
     struct order *o = &b->orders[oi];
     if (by >= o->shares) {
@@ -875,8 +876,8 @@ static void trade(struct gw_books *b, uint32_t id, uint8_t side, int64_t price, 
 }
 
 /* Look up the order a modify message names; counts it if unknown. */
-ALWAYS_INLINE uint32_t live_order(struct gw_books *b, uint64_t ref, uint16_t locate, uint64_t *slot,
-                           const struct msgctx *c)
+ALWAYS_INLINE uint32_t live_order(struct gw_books *b, uint64_t ref, uint16_t locate,
+                                 uint64_t *slot, const struct msgctx *c)
 {
     uint32_t oi = order_find(b, ref, slot);
     if (GW_UNLIKELY(!oi)) {
@@ -886,8 +887,7 @@ ALWAYS_INLINE uint32_t live_order(struct gw_books *b, uint64_t ref, uint16_t loc
     return oi;
 }
 
-ALWAYS_INLINE void apply_one(struct gw_books *b, const uint8_t *m,
-                                                            uint64_t seq, int64_t rx_ns)
+ALWAYS_INLINE void apply_one(struct gw_books *b, const uint8_t *m, uint64_t seq, int64_t rx_ns)
 {
     struct msgctx c = {seq, (int64_t)gw_itch_timestamp(m), rx_ns, m[0]};
     uint16_t locate = (uint16_t)gw_itch_locate(m);
@@ -1036,8 +1036,10 @@ ALWAYS_INLINE void apply_one(struct gw_books *b, const uint8_t *m,
     write_end(bk);
 }
 
-/* Ask for the hash slots a message will probe, ahead of applying it: with a
- * packet's messages prefetched first, their cache misses overlap instead of
+/* Ask for what a message will touch -- its book, the direct slot of the
+ * order it names (or, for an add, the slot the order will take), and for
+ * an add the level-hash slot -- ahead of applying it: with a burst's
+ * messages prefetched first, their cache misses overlap instead of
  * following one another.  No branch on the message type (a switch here
  * mispredicted about half the time): every order message carries its
  * reference at one offset, and every message its locate, so those are
